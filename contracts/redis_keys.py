@@ -1,0 +1,76 @@
+"""The Redis key layout, defined once for the streaming writer and the dashboard reader.
+
+All keys live under a prefix (``Settings.redis_prefix``, default ``sparkify``):
+
+| key | type | holds |
+|---|---|---|
+| ``{p}:user:{userId}`` | hash | risk, band, alerting, drivers (JSON), features (JSON), shap (JSON), level, gender, n_events, last_ts, as_of, model_version, scored_at, churned, churned_ts |
+| ``{p}:risk`` | sorted set | active (not churned) users, score = risk |
+| ``{p}:churned`` | sorted set | churned users, score = cancellation time (epoch ms) |
+| ``{p}:alerts`` | stream | threshold crossings (user, direction up/down, risk, threshold, as_of), capped length |
+| ``{p}:importance`` | hash | per feature: sum of abs(SHAP) over active users; ``__n__`` = their count |
+| ``{p}:health`` | hash | events_in, events_per_s, dead_letters, hidden_events, batch_id, batch_ms, clock_ms, lag, last_batch_wall_ms, users_scored |
+| ``{p}:model`` | hash | version, threshold, metrics (JSON), features (JSON), global_importance (JSON), card_path, loaded_at |
+| ``{p}:deadletters`` | stream | raw value (truncated) and reason of invalid records, capped length |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str = "sparkify"
+
+    def user(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{user_id}"
+
+    @property
+    def user_prefix(self) -> str:
+        return f"{self.prefix}:user:"
+
+    @property
+    def ranking(self) -> str:
+        return f"{self.prefix}:risk"
+
+    @property
+    def churned(self) -> str:
+        return f"{self.prefix}:churned"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}:alerts"
+
+    @property
+    def importance(self) -> str:
+        return f"{self.prefix}:importance"
+
+    @property
+    def health(self) -> str:
+        return f"{self.prefix}:health"
+
+    @property
+    def model(self) -> str:
+        return f"{self.prefix}:model"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}:deadletters"
+
+
+#: Fields of the per-user hash, in display order.
+USER_FIELDS: tuple[str, ...] = (
+    "risk", "band", "alerting", "drivers", "features", "shap", "level", "gender", "n_events", "last_ts",
+    "as_of", "model_version", "scored_at", "churned", "churned_ts",
+)
+BANDS: tuple[str, ...] = ("low", "medium", "high")
+IMPORTANCE_COUNT_FIELD = "__n__"
+
+
+def band_for(risk: float, threshold: float) -> str:
+    """``high`` at or above the model's threshold, ``medium`` above half of it, else ``low``."""
+    if risk >= threshold:
+        return "high"
+    if risk >= threshold / 2:
+        return "medium"
+    return "low"

@@ -1,0 +1,147 @@
+"""One typed settings object for every service (12-factor).
+
+Each field can be overridden by an environment variable ``SPARKIFY_<FIELD NAME IN CAPS>``; the defaults
+run the whole stack on one machine (``make demo``). Secrets (passwords) are only ever read from the
+environment or from a file named by ``SPARKIFY_<NAME>_FILE`` (Docker secrets), never from code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "SPARKIFY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value of the wrong type; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic: str = "sparkify-events"
+    dead_letter_topic: str = "sparkify-dead-letters"
+    topic_partitions: int = 2
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str = ""  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS
+    redis_username: str = ""
+    redis_password: str = field(default="", repr=False)
+    redis_tls_cafile: str = ""
+    redis_prefix: str = "sparkify"
+    # Files
+    data_dir: Path = Path("data")
+    model_dir: Path = Path("models")
+    checkpoint_dir: Path = Path("checkpoints")
+    # Streaming
+    spark_master: str = "local[2]"
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int = 500_000
+    trigger_seconds: float = 1.0
+    shuffle_partitions: int = 2
+    alert_hysteresis: float = 0.05
+    alert_stream_maxlen: int = 10_000
+    top_drivers: int = 3
+    # Dashboard
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    dashboard_refresh_seconds: float = 2.0
+    # Local services (make services-up, make demo, tests)
+    local_kafka_port: int = 9092
+    local_redis_port: int = 6379
+    local_state_dir: Path = Path(".local")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then ``SPARKIFY_*`` variables (or ``SPARKIFY_*_FILE``), then ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = ENV_PREFIX + f.name.upper()
+            raw = env.get(var)
+            if raw is None and env.get(var + "_FILE"):
+                raw = Path(env[var + "_FILE"]).read_text().strip()
+            if raw is not None:
+                values[f.name] = _coerce(f, raw, var)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def kafka_python_config(self) -> dict[str, Any]:
+        """Security settings for kafka-python clients."""
+        cfg: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap.split(",")}
+        if self.kafka_security_protocol != "PLAINTEXT":
+            cfg["security_protocol"] = self.kafka_security_protocol
+        if self.kafka_sasl_mechanism:
+            cfg.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
+                       sasl_plain_password=self.kafka_sasl_password)
+        if self.kafka_ssl_cafile:
+            cfg["ssl_cafile"] = self.kafka_ssl_cafile
+        return cfg
+
+    def librdkafka_config(self) -> dict[str, Any]:
+        """Security settings for confluent-kafka (librdkafka) clients."""
+        cfg: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap,
+                               "security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            cfg.update({"sasl.mechanism": self.kafka_sasl_mechanism, "sasl.username": self.kafka_sasl_username,
+                        "sasl.password": self.kafka_sasl_password})
+        if self.kafka_ssl_cafile:
+            cfg["ssl.ca.location"] = self.kafka_ssl_cafile
+        return cfg
+
+    def spark_kafka_options(self) -> dict[str, str]:
+        """Options for Spark's Kafka source and sink (``kafka.``-prefixed client settings)."""
+        opts = {"kafka.bootstrap.servers": self.kafka_bootstrap,
+                "kafka.security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
+                      if self.kafka_sasl_mechanism == "PLAIN"
+                      else "org.apache.kafka.common.security.scram.ScramLoginModule")
+            opts["kafka.sasl.mechanism"] = self.kafka_sasl_mechanism
+            opts["kafka.sasl.jaas.config"] = (
+                f'{module} required username="{self.kafka_sasl_username}" password="{self.kafka_sasl_password}";')
+        if self.kafka_ssl_cafile:
+            opts["kafka.ssl.truststore.type"] = "PEM"
+            opts["kafka.ssl.truststore.location"] = self.kafka_ssl_cafile
+        return opts
+
+    def redis_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis.from_url``."""
+        kw: dict[str, Any] = {"decode_responses": True}
+        if self.redis_username:
+            kw["username"] = self.redis_username
+        if self.redis_password:
+            kw["password"] = self.redis_password
+        if self.redis_tls_cafile:
+            kw["ssl_ca_certs"] = self.redis_tls_cafile
+        return kw
+
+
+def _coerce(f: dataclasses.Field, raw: str, var: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a valid {kind}") from None
+
+
+def documented_env_vars() -> list[str]:
+    """Every environment variable the settings read, for docs and the compose-file check."""
+    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)]

@@ -1,0 +1,1 @@
+"""Producer service: generate, profile, download and replay Sparkify event logs into Kafka."""
