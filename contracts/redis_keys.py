@@ -4,7 +4,7 @@ All keys live under a prefix (``Settings.redis_prefix``, default ``sparkify``):
 
 | key | type | holds |
 |---|---|---|
-| ``{p}:user:{userId}`` | hash | risk, band, alerting, drivers (JSON), features (JSON), shap (JSON), level, gender, n_events, last_ts, as_of, model_version, scored_at, churned, churned_ts |
+| ``{p}:user:{userId}`` | hash | risk, band, alerting, drivers (JSON), features (JSON), shap (JSON), level, gender, name, location, n_events, last_ts, as_of, model_version, scored_at, churned, churned_ts |
 | ``{p}:risk`` | sorted set | active (not churned) users, score = risk |
 | ``{p}:churned`` | sorted set | churned users, score = cancellation time (epoch ms) |
 | ``{p}:alerts`` | stream | threshold crossings (user, direction up/down, risk, threshold, as_of), capped length |
@@ -60,7 +60,7 @@ class RedisKeys:
 
 #: Fields of the per-user hash, in display order.
 USER_FIELDS: tuple[str, ...] = (
-    "risk", "band", "alerting", "drivers", "features", "shap", "level", "gender", "n_events", "last_ts",
+    "risk", "band", "alerting", "drivers", "features", "shap", "level", "gender", "name", "location", "n_events", "last_ts",
     "as_of", "model_version", "scored_at", "churned", "churned_ts",
 )
 BANDS: tuple[str, ...] = ("low", "medium", "high")
