@@ -26,7 +26,7 @@ h=$(sha256sum pyproject.toml | cut -c1-16)
 if ! stamp_ok python "$h"; then
   log "installing Python dependencies (pinned in pyproject.toml)"
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
   echo "$h" > "$STAMPS/python"
 else
   log "Python dependencies up to date"

@@ -1,0 +1,1 @@
+"""Streaming service: Kafka -> Spark Structured Streaming -> per-user features -> risk + SHAP -> Redis."""

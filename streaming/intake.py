@@ -1,0 +1,80 @@
+"""The intake query's per-batch work: count records by verdict and keep dead letters aside.
+
+Every record Kafka delivers is counted (valid, hidden, invalid by reason) in the stream-health hash, and every
+invalid record goes to the dead-letter sink with its raw value and reason. The batch id is recorded in the same
+Redis transaction (a Lua script), so a batch Spark replays after a crash is not counted or dead-lettered twice.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from contracts.redis_keys import RedisKeys
+from streaming.redis_sink import with_retry
+
+#: Raw values are truncated in the Redis dead-letter stream (the Kafka dead-letter topic keeps them whole).
+MAX_DEAD_LETTER_BYTES = 2048
+#: Dead letters of one batch kept in the Redis stream at most; all of them are counted regardless.
+MAX_DEAD_LETTERS_PER_BATCH = 10_000
+
+# KEYS: 1 health hash, 2 dead-letter stream
+# ARGV: 1 batch id, 2 stream maxlen, 3 number of counter pairs, then (field, increment) pairs,
+#       then (value, reason, partition, offset) quadruples
+INTAKE_LUA = r"""
+local last = tonumber(redis.call('HGET', KEYS[1], 'intake_batch') or '-1')
+local batch = tonumber(ARGV[1])
+if batch <= last then return 0 end
+local n = tonumber(ARGV[3])
+local i = 4
+for _ = 1, n do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'value', ARGV[i], 'reason', ARGV[i + 1],
+             'partition', ARGV[i + 2], 'offset', ARGV[i + 3])
+  i = i + 4
+end
+redis.call('HSET', KEYS[1], 'intake_batch', ARGV[1])
+return 1
+"""
+
+
+def batch_counts(batch: DataFrame) -> dict[str, int]:
+    """Counters to add to the health hash for one batch."""
+    rows = batch.groupBy("verdict", "reason").count().collect()
+    counts: dict[str, int] = {"events_in": 0, "valid_events": 0, "hidden_events": 0, "dead_letters": 0}
+    for r in rows:
+        counts["events_in"] += r["count"]
+        if r["verdict"] == "valid":
+            counts["valid_events"] += r["count"]
+        elif r["verdict"] == "hidden":
+            counts["hidden_events"] += r["count"]
+        else:
+            counts["dead_letters"] += r["count"]
+            key = f"dead_letters:{r['reason']}"
+            counts[key] = counts.get(key, 0) + r["count"]
+    return counts
+
+
+def write_dead_letters_to_kafka(invalid: DataFrame, options: dict[str, str], topic: str) -> None:
+    """Whole raw values to a Kafka topic, the reason in a record header."""
+    (invalid.select(
+        F.col("key"), F.col("value"),
+        F.array(F.struct(F.lit("reason").alias("key"), F.col("reason").cast("binary").alias("value"))).alias("headers"))
+     .write.format("kafka").options(**options).option("topic", topic).option("includeHeaders", "true").save())
+
+
+def record_batch(client: Any, keys: RedisKeys, batch_id: int, counts: dict[str, int],
+                 dead_letters: list[tuple[bytes, str, int, int]], maxlen: int) -> bool:
+    """Add the counters and the dead letters once per batch id; False when the batch was already recorded."""
+    argv: list[Any] = [batch_id, maxlen, len(counts)]
+    for field, inc in counts.items():
+        argv += [field, inc]
+    for value, reason, partition, offset in dead_letters:
+        text = bytes(value or b"")[:MAX_DEAD_LETTER_BYTES].decode("utf-8", "replace")
+        argv += [text, reason, partition, offset]
+    script = client.register_script(INTAKE_LUA)
+    return bool(with_retry(lambda: script(keys=[keys.health, keys.dead_letters], args=argv)))

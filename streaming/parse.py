@@ -1,0 +1,82 @@
+"""Parse Kafka record values into events and classify them, as Spark SQL expressions (no Python per event).
+
+The rules are those of :mod:`contracts.validation` (the producer's per-line validator), expressed for the JVM:
+the same reason categories in the same order of precedence, so a dead letter means the same thing wherever it
+was caught. ``tests/streaming/test_parse.py`` checks both on the same inputs.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from contracts import validation as V
+from contracts.schema import FIELDS, MAX_LINE_BYTES, PAGES, TS_MAX_MS, TS_MIN_MS, spark_schema
+
+CORRUPT = "_corrupt_record"
+#: Strict JSON, as Python's json module reads it (Spark is lenient by default).
+JSON_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": CORRUPT,
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+    "allowComments": "false",
+    "allowUnquotedFieldNames": "false",
+    "allowNumericLeadingZeros": "false",
+    "allowBackslashEscapingAnyCharacter": "false",
+    "allowUnquotedControlChars": "false",
+}
+_STRING_FIELDS = [f.name for f in FIELDS if f.kind == "string"]
+# Spark reads any JSON token into a string column (123 -> "123"); the validator calls that a wrong type.
+# A string field followed by a token that is neither a string nor null is caught on the raw text.
+_NON_STRING_TOKEN = r'"(' + "|".join(_STRING_FIELDS) + r')"\s*:\s*[^"n\s]'
+
+
+def _parse_schema():
+    from pyspark.sql import types as T
+
+    schema = spark_schema(parse=True)
+    return T.StructType(schema.fields + [T.StructField(CORRUPT, T.StringType(), True)])
+
+
+def _reason(raw: Column, text: Column, ev: Column) -> Column:
+    """The dead-letter reason of a record, or null when the record is an event (valid or hidden)."""
+    variant = F.expr("try_parse_json(_text)")
+    is_corrupt = ev.isNull() | ev[CORRUPT].isNotNull()
+    missing = ev["ts"].isNull() | ev["page"].isNull()
+    missing_in_corrupt = (F.expr("try_variant_get(try_parse_json(_text), '$.ts')").isNull()
+                          | F.expr("try_variant_get(try_parse_json(_text), '$.page')").isNull())
+    return (
+        F.when(raw.isNull(), F.lit(V.NOT_JSON))
+        .when(F.length(raw) > MAX_LINE_BYTES, F.lit(V.TOO_LARGE))
+        .when(~F.expr("is_valid_utf8(_raw)"), F.lit(V.NOT_UTF8))
+        .when(is_corrupt & variant.isNull(), F.lit(V.NOT_JSON))
+        .when(is_corrupt & ~F.expr("schema_of_variant(try_parse_json(_text))").startswith("OBJECT"), F.lit(V.NOT_OBJECT))
+        .when(is_corrupt & missing_in_corrupt, F.lit(V.MISSING))
+        .when(is_corrupt, F.lit(V.WRONG_TYPE))
+        .when(~text.rlike(r"\}\s*$"), F.lit(V.NOT_JSON))  # trailing data after the object
+        .when(missing, F.lit(V.MISSING))
+        .when(text.rlike(_NON_STRING_TOKEN), F.lit(V.WRONG_TYPE))
+        .when(~ev["page"].isin(*PAGES), F.lit(V.UNKNOWN_PAGE))
+        .when((ev["ts"] < TS_MIN_MS) | (ev["ts"] >= TS_MAX_MS), F.lit(V.BAD_VALUE))
+    )
+
+
+def classify_records(records: DataFrame, value_col: str = "value") -> DataFrame:
+    """Add ``verdict`` (valid / hidden / invalid), ``reason`` and the event columns to Kafka records.
+
+    ``value_col`` is the binary Kafka value. Event columns follow ``contracts.schema`` (registration as long).
+    Other input columns (partition, offset, timestamp, ...) are kept.
+    """
+    df = records.withColumn("_raw", F.col(value_col)).withColumn("_text", F.col("_raw").cast("string"))
+    df = df.withColumn("_ev", F.from_json(F.col("_text"), _parse_schema(), JSON_OPTIONS))
+    df = df.withColumn("reason", _reason(F.col("_raw"), F.col("_text"), F.col("_ev")))
+    verdict = (F.when(F.col("reason").isNotNull(), F.lit("invalid"))
+              .when(F.coalesce(F.col("_ev.userId"), F.lit("")) == "", F.lit("hidden"))
+              .otherwise(F.lit("valid")))
+    df = df.withColumn("verdict", verdict)
+    event_cols = [
+        (F.col(f"_ev.{f.name}").cast("long") if f.accepts_float else F.col(f"_ev.{f.name}")).alias(f.name)
+        for f in FIELDS
+    ]
+    keep = [c for c in records.columns]
+    return df.select(*keep, "verdict", "reason", *event_cols)

@@ -1,0 +1,115 @@
+"""Score updated users and write them to Redis: the per-micro-batch Python work, run on Spark's executors.
+
+Spark hands each Python worker the updated users' raw aggregates as pandas frames (``mapInPandas``); this
+module turns them into features (the shared ``contracts.features.model_features``), risk and SHAP drivers,
+all vectorised, and writes them through :class:`streaming.redis_sink.UserWriter`. Nothing here runs per event.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from contracts.artifact import ModelArtifact, load_artifact
+from contracts.features import FEATURE_LABELS, model_features
+from contracts.redis_keys import RedisKeys, band_for
+from streaming.redis_sink import UserWrite, UserWriter, connect
+
+#: Schema of what each scoring task returns to the driver (one row per user).
+RESULT_SCHEMA = "userId string, risk double, written int"
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """Everything an executor needs to score one micro-batch; small and picklable."""
+    model_dir: str
+    model_version: str
+    clock_ms: int
+    epoch_ms: int
+    redis_url: str
+    redis_kwargs: tuple[tuple[str, object], ...]
+    redis_prefix: str
+    hysteresis: float
+    alert_maxlen: int
+    top_drivers: int
+
+
+@lru_cache(maxsize=2)
+def _artifact(model_dir: str, version: str) -> ModelArtifact:
+    return load_artifact(model_dir, version)
+
+
+@lru_cache(maxsize=4)
+def _client(url: str, kwargs: tuple[tuple[str, object], ...]):
+    return connect(url, **dict(kwargs))
+
+
+def top_drivers(shap: np.ndarray, values: np.ndarray, names: list[str], k: int) -> list[str]:
+    """Per row, a JSON list: the ``k`` features raising risk most (descending), then the one lowering it most."""
+    order = np.argsort(-shap, axis=1, kind="stable")
+    lowest = np.argmin(shap, axis=1)
+    out = []
+    for i in range(shap.shape[0]):
+        drivers = [int(j) for j in order[i, :k] if shap[i, j] > 0]
+        if shap[i, lowest[i]] < 0:
+            drivers.append(int(lowest[i]))
+        out.append(json.dumps([
+            {"feature": names[j], "label": FEATURE_LABELS.get(names[j], names[j].replace("_", " ")),
+             "value": float(values[i, j]), "contribution": float(shap[i, j])} for j in drivers
+        ]))
+    return out
+
+
+def _json_rows(matrix: np.ndarray, names: list[str]) -> list[str]:
+    return [json.dumps(dict(zip(names, map(float, row)))) for row in matrix]
+
+
+def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -> tuple[pd.DataFrame, list[UserWrite]]:
+    """Features, risk and drivers for a frame of raw aggregates; returns (results, writes)."""
+    features = model_features(raw, ctx.clock_ms, ctx.epoch_ms)
+    X = features[list(artifact.feature_names)]
+    risk, shap = artifact.predict_and_explain(X)
+    names = list(artifact.feature_names)
+    values = X.to_numpy(dtype=float)
+    drivers = top_drivers(shap, values, names, ctx.top_drivers)
+    feature_json = _json_rows(features.to_numpy(dtype=float), list(features.columns))
+    shap_json = _json_rows(shap, names)
+    scored_at = str(int(time.time() * 1000))
+    writes = []
+    for i, row in enumerate(raw.itertuples(index=False)):
+        churn_ts = getattr(row, "churn_ts", None)
+        churn_ts = None if churn_ts is None or pd.isna(churn_ts) else int(churn_ts)
+        level = str(row.level or "")
+        fields = {
+            "risk": repr(float(risk[i])), "band": band_for(float(risk[i]), artifact.threshold),
+            "drivers": drivers[i], "features": feature_json[i], "shap": shap_json[i], "level": level,
+            "gender": str(row.gender or ""), "name": str(getattr(row, "name", "") or ""),
+            "location": str(getattr(row, "location", "") or ""), "n_events": str(int(row.n_events)),
+            "last_ts": str(int(row.last_ts)), "as_of": str(ctx.clock_ms), "model_version": artifact.version,
+            "scored_at": scored_at,
+        }
+        writes.append(UserWrite(str(row.userId), ctx.clock_ms, int(row.n_events), float(risk[i]), level,
+                                churn_ts, shap_json[i], fields))
+    return pd.DataFrame({"userId": raw["userId"].astype(str).to_numpy(), "risk": risk}), writes
+
+
+def score_partitions(ctx: ScoreContext):
+    """The ``mapInPandas`` function for one micro-batch."""
+
+    def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        artifact = _artifact(ctx.model_dir, ctx.model_version)
+        writer = UserWriter(_client(ctx.redis_url, ctx.redis_kwargs), RedisKeys(ctx.redis_prefix),
+                            artifact.threshold, ctx.hysteresis, ctx.alert_maxlen)
+        for raw in frames:
+            if raw.empty:
+                continue
+            results, writes = score_frame(raw.reset_index(drop=True), ctx, artifact)
+            results["written"] = np.asarray(writer.write(writes), dtype="int32")
+            yield results
+
+    return run
