@@ -17,7 +17,7 @@ from contracts.redis_keys import RedisKeys
 
 # KEYS: 1 user hash, 2 ranking, 3 churned, 4 alerts, 5 importance
 # ARGV: 1 userId, 2 as_of, 3 n_events, 4 risk, 5 threshold, 6 hysteresis, 7 churn_ts or "",
-#       8 alert stream maxlen, 9 shap JSON, 10 level, 11.. hash field/value pairs
+#       8 alert stream maxlen, 9 shap JSON (stored as field "shap"), 10 level, 11.. hash field/value pairs
 WRITE_USER_LUA = r"""
 local old = redis.call('HMGET', KEYS[1], 'as_of', 'n_events', 'alerting', 'shap', 'churned')
 local new_asof = tonumber(ARGV[2])
@@ -39,7 +39,7 @@ if was_active and old[4] then
 end
 local fields = {}
 for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('HSET', KEYS[1], 'shap', ARGV[9], unpack(fields))
 local result = 1
 if churned then
   redis.call('HSET', KEYS[1], 'churned', '1', 'churned_ts', ARGV[7], 'alerting', '0')

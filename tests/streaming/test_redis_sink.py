@@ -1,0 +1,70 @@
+"""The Lua-scripted user write against a real Redis: idempotent, monotone in event time, alerts with hysteresis."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from contracts.redis_keys import RedisKeys
+from streaming.redis_sink import UserWrite, UserWriter
+
+pytestmark = pytest.mark.integration
+KEYS = RedisKeys("t")
+
+
+def _write(uid: str, as_of: int, n: int, risk: float, churn_ts: int | None = None, shap=None) -> UserWrite:
+    shap = shap or {"a": risk, "b": -0.5}
+    return UserWrite(uid, as_of, n, risk, "paid", churn_ts, json.dumps(shap),
+                     {"risk": repr(risk), "as_of": str(as_of), "n_events": str(n), "level": "paid"})
+
+
+@pytest.fixture
+def writer(redis_client):
+    return UserWriter(redis_client, KEYS, threshold=0.5, hysteresis=0.1, alert_maxlen=100)
+
+
+def test_replayed_write_changes_nothing(writer, redis_client):
+    assert writer.write([_write("u1", 1000, 5, 0.7)]) == [2]  # written, with an "up" alert
+    before = redis_client.hgetall(KEYS.user("u1"))
+    assert writer.write([_write("u1", 1000, 5, 0.7)]) == [0]
+    assert redis_client.hgetall(KEYS.user("u1")) == before
+    assert redis_client.xlen(KEYS.alerts) == 1
+
+
+def test_older_score_never_overwrites_newer(writer, redis_client):
+    writer.write([_write("u1", 2000, 9, 0.2)])
+    assert writer.write([_write("u1", 1000, 5, 0.9)]) == [0]
+    assert writer.write([_write("u1", 2000, 8, 0.9)]) == [0]
+    assert float(redis_client.hget(KEYS.user("u1"), "risk")) == 0.2
+    assert writer.write([_write("u1", 2000, 10, 0.3)]) == [1]  # same clock, more events: newer
+
+
+def test_alerts_cross_with_hysteresis(writer, redis_client):
+    risks = [0.3, 0.55, 0.45, 0.52, 0.39, 0.41, 0.6]
+    for i, r in enumerate(risks):
+        writer.write([_write("u1", 1000 + i, i + 1, r)])
+    alerts = [(f["direction"], float(f["risk"])) for _, f in redis_client.xrange(KEYS.alerts)]
+    # up at 0.55; 0.45 and 0.52 stay inside the band; down only below 0.5 - 0.1; up again at 0.6
+    assert alerts == [("up", 0.55), ("down", 0.39), ("up", 0.6)]
+    assert redis_client.hget(KEYS.user("u1"), "alerting") == "1"
+
+
+def test_churned_user_leaves_ranking(writer, redis_client):
+    writer.write([_write("u1", 1000, 3, 0.8), _write("u2", 1000, 3, 0.1)])
+    assert redis_client.zcard(KEYS.ranking) == 2
+    writer.write([_write("u1", 2000, 4, 0.9, churn_ts=1900)])
+    assert redis_client.zrange(KEYS.ranking, 0, -1) == ["u2"]
+    assert redis_client.zscore(KEYS.churned, "u1") == 1900
+    assert redis_client.hget(KEYS.user("u1"), "churned") == "1"
+
+
+def test_importance_tracks_active_users(writer, redis_client):
+    writer.write([_write("u1", 1000, 1, 0.2, shap={"a": 0.4, "b": -0.2})])
+    writer.write([_write("u2", 1000, 1, 0.2, shap={"a": -0.1, "b": 0.3})])
+    writer.write([_write("u1", 2000, 2, 0.2, shap={"a": 1.0, "b": 0.0})])  # replaces u1's old contribution
+    imp = {k: float(v) for k, v in redis_client.hgetall(KEYS.importance).items()}
+    assert imp["__n__"] == 2
+    assert imp["a"] == pytest.approx(1.1) and imp["b"] == pytest.approx(0.3)
+    writer.write([_write("u2", 3000, 2, 0.2, churn_ts=2500)])
+    imp = {k: float(v) for k, v in redis_client.hgetall(KEYS.importance).items()}
+    assert imp["__n__"] == 1 and imp["a"] == pytest.approx(1.0)
