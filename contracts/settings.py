@@ -54,6 +54,11 @@ class Settings:
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     dashboard_refresh_seconds: float = 2.0
+    # Demo and replay (make demo, docker compose up)
+    replay_speed: float = 8640.0  # event time runs this much faster than wall time: 60 days in ~10 minutes
+    demo_users: int = 1000
+    demo_days: int = 60
+    demo_seed: int = 7
     # Local services (make services-up, make demo, tests)
     local_kafka_port: int = 9092
     local_redis_port: int = 6379

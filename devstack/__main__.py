@@ -1,4 +1,4 @@
-"""`python -m devstack up|down|status`: the project's own Kafka and Redis, in the background."""
+"""`python -m devstack up|down|status|demo|demo-reset`: the project's own Kafka and Redis, and the local demo."""
 from __future__ import annotations
 
 import argparse
@@ -15,8 +15,18 @@ def _services(settings: Settings) -> tuple[KafkaBroker, RedisServer]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:
+        from devstack.demo import main as demo_main
+
+        return demo_main(argv[1:])
+    if argv[:1] == ["demo-reset"]:
+        from devstack.demo import reset
+
+        reset(Settings.from_env())
+        return 0
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "demo", "demo-reset"])
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     kafka, redis_ = _services(settings)
