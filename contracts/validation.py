@@ -1,7 +1,7 @@
 """Classify one raw log line as a valid event, a hidden event or an invalid record with a reason.
 
 The producer uses :func:`classify` per line; the streaming job applies the same rules as Spark SQL
-expressions (``streaming.parse``), and a test checks the two agree on fuzzed input. Reasons are a short
+expressions (``contracts.parsing``), and a test checks the two agree on fuzzed input. Reasons are a short
 category (one of ``REASONS``) plus a detail, so dead letters can be counted by category.
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ from contracts.redis_keys import RedisKeys
 from contracts.schema import FIELD_NAMES
 from contracts.settings import Settings
 from streaming import intake
-from streaming.parse import classify_records
+from contracts.parsing import classify_records
 from streaming.redis_sink import connect, with_retry
 from streaming.scoring import RESULT_SCHEMA, ScoreContext, score_partitions
 

@@ -1,8 +1,10 @@
-"""Parse Kafka record values into events and classify them, as Spark SQL expressions (no Python per event).
+"""Parse raw event lines into events and classify them, as Spark SQL expressions (no Python per event).
 
 The rules are those of :mod:`contracts.validation` (the producer's per-line validator), expressed for the JVM:
 the same reason categories in the same order of precedence, so a dead letter means the same thing wherever it
-was caught. ``tests/streaming/test_parse.py`` checks both on the same inputs.
+was caught. The streaming job applies it to Kafka values; batch jobs can apply it to ``spark.read.text`` lines
+(:func:`read_log_lines`), so both keep exactly the same events. ``tests/contracts/test_parsing.py`` checks the
+Spark and Python forms agree on the same inputs.
 """
 from __future__ import annotations
 
@@ -80,3 +82,11 @@ def classify_records(records: DataFrame, value_col: str = "value") -> DataFrame:
     ]
     keep = [c for c in records.columns]
     return df.select(*keep, "verdict", "reason", *event_cols)
+
+
+def read_log_lines(spark, paths) -> DataFrame:
+    """Raw lines of JSON-lines logs (``.gz`` too) as a binary ``value`` column, ready for :func:`classify_records`."""
+    if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__"):
+        paths = [paths]
+    text = spark.read.option("lineSep", "\n").text([str(p) for p in paths])
+    return text.select(F.col("value").cast("binary").alias("value"))

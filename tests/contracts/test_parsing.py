@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.validation import classify
-from streaming.parse import classify_records
+from contracts.parsing import classify_records
 
 pytestmark = pytest.mark.integration
 
