@@ -89,4 +89,5 @@ def read_log_lines(spark, paths) -> DataFrame:
     if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__"):
         paths = [paths]
     text = spark.read.option("lineSep", "\n").text([str(p) for p in paths])
-    return text.select(F.col("value").cast("binary").alias("value"))
+    # blank lines are not records (the Python loader skips them too)
+    return text.where(F.trim(F.col("value")) != "").select(F.col("value").cast("binary").alias("value"))
