@@ -1,0 +1,80 @@
+"""Altair charts for the page, each built from a small pandas frame that a pure function prepares.
+
+The waterfall explains one user's score in the model's own units (log-odds): it starts at the model's
+base value, adds each driver's SHAP contribution, lumps the remaining features into one step, and ends
+at logit(risk), next to the alert threshold on the same scale.
+"""
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+from dashboard.data import Bucket, Importance, UserDetail
+from dashboard.formatting import fmt_value
+
+UP, DOWN, TOTAL = "#d62728", "#2ca02c", "#7f7f7f"
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def waterfall_frame(detail: UserDetail) -> pd.DataFrame:
+    """Steps (label, start, end, kind) from the base value through each driver to the final log-odds."""
+    base = detail.base_log_odds()
+    final = logit(detail.row.risk)
+    if base is None:  # no full SHAP vector: start the drivers from where they must end
+        base = final - sum(d.contribution for d in detail.row.drivers)
+    steps = [("model base value", 0.0, base, "total")]
+    level = base
+    for d in detail.row.drivers:
+        value = detail.features.get(d.feature, d.value)
+        steps.append((f"{d.label} = {fmt_value(value)}", level, level + d.contribution, "up" if d.contribution > 0 else "down"))
+        level += d.contribution
+    rest = final - level
+    if abs(rest) > 1e-9:
+        others = max(len(detail.shap) - len(detail.row.drivers), 0)
+        steps.append((f"{others} other features", level, final, "up" if rest > 0 else "down"))
+    steps.append((f"score (risk {detail.row.risk:.2f})", 0.0, final, "total"))
+    frame = pd.DataFrame(steps, columns=["step", "start", "end", "kind"])
+    frame["order"] = range(len(frame))
+    frame["delta"] = frame["end"] - frame["start"]
+    return frame
+
+
+def waterfall_chart(frame: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    color = alt.Color("kind:N", scale=alt.Scale(domain=["up", "down", "total"], range=[UP, DOWN, TOTAL]),
+                      legend=alt.Legend(title=None, orient="bottom", labelExpr=(
+                          "datum.label == 'up' ? 'raises risk' : datum.label == 'down' ? 'lowers risk' : 'total'")))
+    y = alt.Y("step:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False))
+    bars = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("start:Q", title="log-odds of churn (SHAP units)"), x2="end:Q", y=y, color=color,
+        tooltip=[alt.Tooltip("step:N"), alt.Tooltip("delta:Q", format="+.3f", title="contribution")])
+    rule = alt.Chart(pd.DataFrame({"x": [logit(threshold)], "what": [f"alert threshold {threshold:.2f}"]})).mark_rule(
+        strokeDash=[4, 3], color="black").encode(x="x:Q", tooltip=["what:N"])
+    return (bars + rule).properties(height=alt.Step(30))
+
+
+def importance_chart(items: list[Importance], top: int = 12) -> alt.Chart:
+    frame = pd.DataFrame([{"feature": i.label, "mean |SHAP|": i.mean_abs_shap} for i in items[:top]])
+    return alt.Chart(frame).mark_bar(color="#1f77b4").encode(
+        x=alt.X("mean |SHAP|:Q", title="mean |SHAP| (log-odds)"),
+        y=alt.Y("feature:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False)),
+        tooltip=["feature:N", alt.Tooltip("mean |SHAP|:Q", format=".3f")]).properties(height=alt.Step(22))
+
+
+def histogram_chart(buckets: list[Bucket], threshold: float) -> alt.LayerChart:
+    frame = pd.DataFrame([{"lo": b.lo, "hi": b.hi, "users": b.count,
+                           "band": "at or above threshold" if b.lo >= threshold else "below threshold"}
+                          for b in buckets])
+    bars = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("lo:Q", bin="binned", title="risk", scale=alt.Scale(domain=[0, 1])), x2="hi:Q",
+        y=alt.Y("users:Q", title="active users"),
+        color=alt.Color("band:N", scale=alt.Scale(domain=["below threshold", "at or above threshold"],
+                                                  range=["#9ecae1", UP]), legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=[alt.Tooltip("lo:Q", format=".2f", title="from"), alt.Tooltip("hi:Q", format=".2f", title="to"), "users:Q"])
+    rule = alt.Chart(pd.DataFrame({"x": [threshold]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
+    return (bars + rule).properties(height=260)

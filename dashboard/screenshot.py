@@ -1,0 +1,114 @@
+"""Serve the dashboard in a subprocess and drive it with headless Chromium (the browser test and the
+README screenshot share this code).
+
+``python -m dashboard screenshot --out docs/dashboard.png`` starts a throwaway Redis on a free port,
+seeds it, serves ``python -m dashboard`` against it, opens the top user's drill-down and saves a PNG.
+It uses Debian's ``/usr/bin/chromium`` through Playwright (never ``playwright install``).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def serve_dashboard(port: int, redis_url: str, prefix: str = "sparkify", log: Path | None = None,
+                    refresh_seconds: float = 2.0, timeout: float = 60) -> Iterator[str]:
+    """``python -m dashboard --port port`` against ``redis_url``; yields the page URL, stops it after."""
+    env = dict(os.environ, SPARKIFY_REDIS_URL=redis_url, SPARKIFY_REDIS_PREFIX=prefix,
+               SPARKIFY_DASHBOARD_REFRESH_SECONDS=str(refresh_seconds))
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the dashboard exited with code {proc.returncode} (log: {log})")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard did not answer within {timeout:.0f} s (log: {log})")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def browser_page(width: int = 1600, height: int = 1300) -> Iterator[object]:
+    """A Playwright page in Debian's headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def open_user(page, url: str, user_id: str, timeout_ms: int = 60_000) -> None:
+    """Load the page, wait for the table, and open ``user_id`` in the drill-down via the sidebar search."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_text("Users most at risk").wait_for(timeout=timeout_ms)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=timeout_ms)
+    box = page.get_by_label("Find user id")
+    box.fill(user_id)
+    box.press("Enter")
+    page.get_by_text(f"User {user_id}", exact=False).first.wait_for(timeout=timeout_ms)
+
+
+def main(out: Path, users: int = 22_000) -> int:
+    """Seed a temporary Redis, serve, screenshot the page with the top user opened."""
+    from contracts.redis_keys import RedisKeys
+    from dashboard.seed import seed
+    from devstack.services import RedisServer, ServiceError, free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            server = RedisServer("redis", free_port(), Path(tmp)).start()
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            result = seed(server.client(), RedisKeys("sparkify"), users)
+            top = max(result.active, key=lambda u: u.risk)
+            with serve_dashboard(free_port(), server.url, log=Path(tmp) / "dashboard.log") as url, \
+                    browser_page(height=2600) as page:
+                open_user(page, url, top.user_id)
+                page.get_by_text("Model card").wait_for()
+                time.sleep(2)  # let the charts finish drawing
+                out.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(out), full_page=True)
+        finally:
+            server.stop()
+    print(f"wrote {out}")
+    return 0
