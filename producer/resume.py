@@ -1,0 +1,166 @@
+"""``replay --resume``: remember how far a replay got acknowledged, and continue exactly there.
+
+A small JSON state file holds ``acked``: the number of leading stream positions (see
+``producer.stream``) that are done (acknowledged by Kafka, or skipped on purpose), i.e. the highest
+*contiguous* acknowledged position + 1. It is updated from delivery callbacks and written atomically
+about once a second, so after ``kill -9`` it lags the truth: records after ``acked`` may already sit in
+the topic, either acknowledged after the last write or written by the broker with the ack lost in the
+crash. Re-sending them would duplicate them, so on resume we read the tail of the topic (and of the
+dead-letter topic): every record a replay sends carries a header ``sparkify-replay: <run id>:<position>``,
+and the positions of this run found there are skipped too. The idempotent producer writes each
+partition in send order without gaps, so what is missing after a crash is, per partition, a suffix of
+what was sent: re-sending it keeps per-key order. (A request the broker had fully received but not yet
+written when the producer died could still land after the scan; brokers finish such requests within
+milliseconds, long before a new process has started and scanned.)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from contracts.settings import Settings
+
+HEADER = "sparkify-replay"
+
+
+class AckTracker:
+    """Highest contiguous done position, from done-marks that arrive in any order."""
+
+    __slots__ = ("done", "_ahead")
+
+    def __init__(self, start: int = 0) -> None:
+        self.done = start  # positions < done are all done
+        self._ahead: set[int] = set()
+
+    def mark(self, pos: int) -> None:
+        if pos == self.done:
+            done = pos + 1
+            ahead = self._ahead
+            while done in ahead:
+                ahead.discard(done)
+                done += 1
+            self.done = done
+        elif pos > self.done:
+            self._ahead.add(pos)
+
+    @property
+    def pending(self) -> int:
+        return len(self._ahead)
+
+
+@dataclass
+class ReplayState:
+    run_id: str
+    acked: int = 0
+    complete: bool = False
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, identity: dict[str, Any]) -> "ReplayState":
+        return cls(run_id=uuid.uuid4().hex[:12], identity=identity)
+
+
+def identity_of(paths: Iterable[Path], topic: str, dead_letter_topic: str | None, bootstrap: str,
+                options: dict[str, Any]) -> dict[str, Any]:
+    """What makes two replays 'the same input': resolved files, destination and stream options."""
+    return {"paths": [str(Path(p).resolve()) for p in paths], "topic": topic,
+            "dead_letter_topic": dead_letter_topic, "bootstrap": bootstrap, "options": options}
+
+
+def default_state_path(settings: Settings, identity: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(settings.local_state_dir) / "replay" / f"{digest}.json"
+
+
+def load_state(path: Path) -> ReplayState | None:
+    try:
+        data = json.loads(path.read_text())
+        return ReplayState(run_id=str(data["run_id"]), acked=int(data["acked"]),
+                           complete=bool(data.get("complete")), identity=data.get("identity") or {})
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"replay state file {path} is unreadable ({exc}); delete it to start over") from None
+
+
+def save_state(path: Path, state: ReplayState) -> None:
+    """Atomic: a crash mid-write leaves the previous state, never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"run_id": state.run_id, "acked": state.acked, "complete": state.complete,
+                               "identity": state.identity}, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def header_value(run_id: str, pos: int) -> bytes:
+    return f"{run_id}:{pos}".encode()
+
+
+def delivered_after(settings: Settings, topics: Iterable[str], run_id: str, acked: int,
+                    timeout: float = 10.0) -> set[int]:
+    """Positions >= ``acked`` of run ``run_id`` already in the topics' tails.
+
+    Reads each partition backwards in growing chunks until a record of this run below ``acked`` (or
+    the start of the partition) is reached.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    from producer.kafka_out import client_config
+
+    prefix = f"{run_id}:".encode()
+    found: set[int] = set()
+    consumer = Consumer({**client_config(settings), "group.id": f"replay-resume-{run_id}",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "auto.offset.reset": "earliest"})
+    try:
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if meta is None or meta.error:
+                continue
+            for p in sorted(meta.partitions):
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                end, step = high, 4096
+                while end > low:
+                    start = max(low, end - step)
+                    below = _scan(consumer, TopicPartition(topic, p, start), end, prefix, acked, found, timeout)
+                    if below:
+                        break
+                    end, step = start, step * 2
+    finally:
+        consumer.close()
+    return found
+
+
+def _scan(consumer, tp, end: int, prefix: bytes, acked: int, found: set[int], timeout: float) -> bool:
+    """Read offsets [tp.offset, end); add this run's positions >= acked; True if one < acked was seen."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    consumer.assign([tp])
+    below = False
+    offset = tp.offset
+    while offset < end:
+        msgs = consumer.consume(10_000, timeout=timeout)
+        if not msgs:
+            raise KafkaException(f"reading {tp.topic}[{tp.partition}] at offset {offset} timed out")
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    return below
+                raise KafkaException(err)
+            offset = msg.offset() + 1
+            if msg.offset() >= end:
+                return below
+            for name, value in msg.headers() or ():
+                if name == HEADER and value and value.startswith(prefix):
+                    pos = int(value[len(prefix):])
+                    if pos >= acked:
+                        found.add(pos)
+                    else:
+                        below = True
+    return below
