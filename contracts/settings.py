@@ -147,6 +147,54 @@ def _coerce(f: dataclasses.Field, raw: str, var: str) -> Any:
         raise SettingsError(f"{var}={raw!r} is not a valid {kind}") from None
 
 
+#: What each setting does (README's configuration table is made from this: `python -m devstack settings-table`).
+SETTING_DOCS: dict[str, str] = {
+    "kafka_bootstrap": "Kafka bootstrap servers",
+    "topic": "topic of raw events",
+    "dead_letter_topic": "topic for invalid records (replay --dead-letter-topic, streaming --dead-letter-sink kafka)",
+    "topic_partitions": "partitions of the events topic when the replay creates it",
+    "kafka_security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (producer and Spark alike)",
+    "kafka_sasl_mechanism": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+    "kafka_sasl_username": "SASL user",
+    "kafka_sasl_password": "SASL password (secret: environment or SPARKIFY_KAFKA_SASL_PASSWORD_FILE)",
+    "kafka_ssl_cafile": "CA certificate (PEM) to verify the brokers",
+    "redis_url": "Redis URL; rediss:// for TLS",
+    "redis_username": "Redis ACL user",
+    "redis_password": "Redis password (secret: environment or SPARKIFY_REDIS_PASSWORD_FILE)",
+    "redis_tls_cafile": "CA certificate (PEM) to verify Redis over TLS",
+    "redis_prefix": "prefix of every Redis key",
+    "data_dir": "folder of event logs",
+    "model_dir": "folder of model artifacts (`latest` is used)",
+    "checkpoint_dir": "Spark checkpoints and state",
+    "spark_master": "Spark master of the streaming job",
+    "starting_offsets": "where a new streaming job starts reading: earliest or latest",
+    "max_offsets_per_trigger": "most Kafka records per micro-batch",
+    "trigger_seconds": "micro-batch interval",
+    "shuffle_partitions": "Spark state partitions (fixed once a checkpoint exists)",
+    "alert_hysteresis": "an alert clears only when risk falls this far below the threshold",
+    "alert_stream_maxlen": "length cap of the alert and dead-letter streams",
+    "top_drivers": "SHAP drivers raising risk kept per user",
+    "dashboard_host": "address the dashboard binds to",
+    "dashboard_port": "port of the dashboard",
+    "dashboard_refresh_seconds": "dashboard refresh interval",
+    "replay_speed": "demo/compose replay speed (event time / wall time)",
+    "demo_users": "users in the simulated demo log",
+    "demo_days": "days in the simulated demo log",
+    "demo_seed": "seed of the simulated demo log",
+    "local_kafka_port": "port of the project's own Kafka (make services-up, make demo)",
+    "local_redis_port": "port of the project's own Redis",
+    "local_state_dir": "data and logs of the project's own Kafka and Redis",
+}
+
+#: Variables read outside the Settings object, with what they do.
+EXTRA_ENV_VARS: dict[str, str] = {
+    "SPARKIFY_SPARK_JARS_DIR": "folder of Spark's Kafka connector jars (default: the project's .jars/spark)",
+    "SPARKIFY_SPARK_DRIVER_MEMORY": "Spark driver memory (default 4g)",
+    "SPARKIFY_DASHBOARD_PUBLISH": "docker compose only: host address:port the dashboard is published on "
+                                  "(default 127.0.0.1:8501)",
+}
+
+
 def documented_env_vars() -> list[str]:
-    """Every environment variable the settings read, for docs and the compose-file check."""
-    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+    """Every environment variable the project reads, for docs and the compose-file check."""
+    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)] + list(EXTRA_ENV_VARS)

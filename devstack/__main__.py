@@ -14,19 +14,36 @@ def _services(settings: Settings) -> tuple[KafkaBroker, RedisServer]:
             RedisServer("redis", settings.local_redis_port, state / "redis"))
 
 
+def settings_table() -> str:
+    """The README's configuration table, made from the settings themselves."""
+    from dataclasses import fields
+
+    from contracts.settings import ENV_PREFIX, EXTRA_ENV_VARS, SETTING_DOCS
+
+    rows = ["| variable | default | what it sets |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = "" if "password" in f.name else str(f.default)
+        rows.append(f"| `{ENV_PREFIX}{f.name.upper()}` | `{default}` | {SETTING_DOCS[f.name]} |")
+    rows += [f"| `{name}` | | {doc} |" for name, doc in EXTRA_ENV_VARS.items()]
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["demo"]:
         from devstack.demo import main as demo_main
 
         return demo_main(argv[1:])
+    if argv[:1] == ["settings-table"]:
+        print(settings_table())
+        return 0
     if argv[:1] == ["demo-reset"]:
         from devstack.demo import reset
 
         reset(Settings.from_env())
         return 0
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "demo", "demo-reset"])
+    parser.add_argument("command", choices=["up", "down", "status", "demo", "demo-reset", "settings-table"])
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     kafka, redis_ = _services(settings)
