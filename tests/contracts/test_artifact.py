@@ -1,0 +1,116 @@
+"""The model artifact: round trip, atomic `latest`, refusal of other feature versions, exact SHAP."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contracts import artifact as A
+from contracts.features import FEATURE_NAMES, FEATURE_VERSION
+
+EPOCH = 1_538_352_000_000
+
+
+def _data(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.gamma(2.0, 1.0, (n, len(FEATURE_NAMES))), columns=list(FEATURE_NAMES))
+    logit = 2.0 * (X["thumbs_down_per_song"] - 2) + 1.0 * (X["adverts_per_song"] - 2)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["tree", "linear"])
+def test_round_trip_scores_and_explains_like_the_saved_model(tmp_path, kind):
+    X, y = _data()
+    art = A.quick_artifact(tmp_path, X, y, EPOCH, horizon_days=10, kind=kind)
+    loaded = A.load_artifact(tmp_path)
+    assert loaded.version == art.version == A.latest_version(tmp_path)
+    assert loaded.feature_names == FEATURE_NAMES and loaded.feature_version == FEATURE_VERSION
+    assert (loaded.epoch_ms, loaded.horizon_days, loaded.threshold) == (EPOCH, 10.0, art.threshold)
+    assert set(loaded.global_importance) == set(FEATURE_NAMES) and set(A.METRIC_KEYS) <= set(loaded.metrics)
+    # columns in any order: the artifact picks its own
+    risk, shap_values = loaded.predict_and_explain(X[list(reversed(X.columns))])
+    risk0, shap0 = art.predict_and_explain(X)
+    np.testing.assert_allclose(risk, risk0)
+    np.testing.assert_allclose(shap_values, shap0)
+    assert risk.shape == (len(X),) and shap_values.shape == (len(X), len(FEATURE_NAMES))
+    assert ((risk > 0) & (risk < 1)).all()
+    # SHAP in log-odds is additive: expected value + contributions = the model's logit
+    base = loaded.scorer.expected_value
+    np.testing.assert_allclose(base + shap_values.sum(axis=1), np.log(risk / (1 - risk)), atol=1e-6)
+    # the signal the data carries is what the explanation shows
+    top = max(loaded.global_importance, key=loaded.global_importance.get)
+    assert top in ("thumbs_down_per_song", "adverts_per_song")
+    empty_risk, empty_shap = loaded.predict_and_explain(X.iloc[:0])
+    assert empty_risk.shape == (0,) and empty_shap.shape == (0, len(FEATURE_NAMES))
+
+
+def test_version_folder_holds_the_documented_files(tmp_path):
+    X, y = _data(200)
+    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    names = {p.name for p in art.path.iterdir()}
+    assert {A.MODEL_FILE, A.METADATA_FILE, A.METRICS_FILE, A.CARD_FILE} <= names
+    meta = json.loads((art.path / A.METADATA_FILE).read_text())
+    assert meta["libraries"]["scikit-learn"] and meta["feature_version"] == FEATURE_VERSION
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_latest_moves_atomically_while_polled(tmp_path):
+    X, y = _data(200)
+    first = A.quick_artifact(tmp_path, X, y, EPOCH).version
+    second = A.quick_artifact(tmp_path, X, y, EPOCH, kind="linear").version
+    assert first != second and A.latest_version(tmp_path) == second
+    seen: set = set()
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            seen.add(A.latest_version(tmp_path))
+
+    t = threading.Thread(target=poll)
+    t.start()
+    for i in range(300):
+        A.write_latest(tmp_path, (first, second)[i % 2])
+    stop.set()
+    t.join()
+    assert seen <= {first, second} and len(seen) == 2
+    assert A.load_artifact(tmp_path, first).version == first
+
+
+def test_other_feature_version_is_refused_in_one_line(tmp_path):
+    X, y = _data(200)
+    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    meta_path = art.path / A.METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["feature_version"] = "0-old"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(A.ArtifactError) as err:
+        A.load_artifact(tmp_path)
+    assert "feature version" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_or_broken_artifacts_raise_artifact_error(tmp_path):
+    assert A.latest_version(tmp_path / "nothing") is None
+    with pytest.raises(A.ArtifactError, match="no model"):
+        A.load_artifact(tmp_path / "nothing")
+    X, y = _data(200)
+    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    with pytest.raises(A.ArtifactError, match="incomplete"):
+        A.load_artifact(tmp_path, "20990101T000000Z-abcdef")
+    (art.path / A.MODEL_FILE).write_bytes(b"not a pickle")
+    with pytest.raises(A.ArtifactError, match="cannot be loaded"):
+        A.load_artifact(tmp_path)
+
+
+def test_unpickled_tree_scorer_rebuilds_its_explainer(tmp_path):
+    import pickle
+
+    X, y = _data(200)
+    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    _ = art.predict_and_explain(X.head(3))
+    clone = pickle.loads(pickle.dumps(art.scorer))  # what Spark does when shipping to an executor
+    assert clone._explainer is None
+    np.testing.assert_allclose(clone.predict_and_explain(X.head(3).to_numpy())[1], art.predict_and_explain(X.head(3))[1])
