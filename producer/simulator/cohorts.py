@@ -18,16 +18,17 @@ COHORT_NAMES: tuple[str, ...] = (TEMPLATE_NAME, *TIMING_VARIANTS, *BEHAVIOUR_VAR
 
 #: Default population mix (weights need not sum to 1). Calibrated against the mini log.
 DEFAULT_MIX: dict[str, float] = {
-    "Accordion": 0.30,
-    "Whistle": 0.15,
-    "Xylophone": 0.10,
-    "Yu": 0.10,
-    "Zither": 0.08,
-    "Nagara": 0.08,
-    "Marimba": 0.07,
-    "Tuba": 0.04,
-    "Oboe": 0.04,
-    "Piano": 0.04,
+    "Accordion": 0.26,  # the template
+    "Horn": 0.10,  # template behaviour, sessions every 3 days
+    "Whistle": 0.10,  # happy
+    "Xylophone": 0.07,  # very happy
+    "Yu": 0.13,  # grumpy
+    "Zither": 0.09,  # very grumpy
+    "Marimba": 0.09,  # error-prone
+    "Piano": 0.06,  # adverts+, cancellation+
+    "Saxophone": 0.04,  # adverts+++, cancellation++, upgrade++
+    "Nagara": 0.03,  # ad-heavy
+    "Tuba": 0.03,  # adverts++++, cancellation+++
 }
 
 

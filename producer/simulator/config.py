@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from producer.simulator.cohorts import DEFAULT_MIX
 
 DEFAULT_GROWTH = 0.2  # compound annual growth of the user base (new users arrive as Guests)
-DEFAULT_PAID_WEIGHT = 2.0  # initial level weights free 10 : paid 2 (eventsim's template)
+DEFAULT_PAID_WEIGHT = 6.0  # initial level weights free 10 : paid 6 (template 10 : 2; calibrated to the mini log)
 
 
 @dataclass(frozen=True)
