@@ -116,7 +116,7 @@ def delivered_after(settings: Settings, topics: Iterable[str], run_id: str, acke
     found: set[int] = set()
     consumer = Consumer({**client_config(settings), "group.id": f"replay-resume-{run_id}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
-                         "auto.offset.reset": "earliest"})
+                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 20})
     try:
         for topic in topics:
             meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
@@ -140,13 +140,20 @@ def _scan(consumer, tp, end: int, prefix: bytes, acked: int, found: set[int], ti
     """Read offsets [tp.offset, end); add this run's positions >= acked; True if one < acked was seen."""
     from confluent_kafka import KafkaError, KafkaException
 
+    import time
+
     consumer.assign([tp])
     below = False
     offset = tp.offset
+    idle_deadline = time.monotonic() + timeout
     while offset < end:
-        msgs = consumer.consume(10_000, timeout=timeout)
+        # consume() waits until the batch is full or the timeout ends: ask for no more than is left
+        msgs = consumer.consume(min(10_000, end - offset), timeout=0.2)
         if not msgs:
-            raise KafkaException(f"reading {tp.topic}[{tp.partition}] at offset {offset} timed out")
+            if time.monotonic() > idle_deadline:
+                raise KafkaException(f"reading {tp.topic}[{tp.partition}] at offset {offset} timed out")
+            continue
+        idle_deadline = time.monotonic() + timeout
         for msg in msgs:
             err = msg.error()
             if err is not None:
