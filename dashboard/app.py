@@ -63,7 +63,7 @@ def sidebar(settings: Settings) -> tuple[data.Filters, str]:
 def headline(snap: data.Snapshot, now_ms: int) -> None:
     h, hl = snap.health, snap.headline
     cols = st.columns([1, 1, 1, 1, 1.7, 1.1, 0.9])
-    cols[0].metric("Active users scored", fmt_number(hl.active_users), border=True)
+    cols[0].metric("Active users", fmt_number(hl.active_users), border=True)
     cols[1].metric("At high risk", fmt_number(hl.high_risk), border=True,
                    help=f"Active users with risk at or above the model threshold ({hl.threshold:.2f}).")
     cols[2].metric("Churned so far", fmt_number(hl.churned), border=True)
@@ -101,9 +101,10 @@ def at_risk_table(rows: list[data.UserRow], snap: data.Snapshot) -> None:
     st.dataframe(frame, hide_index=True, key=key, on_select=lambda: _remember_selection(key),
                  selection_mode="single-row", column_config={
                      "user": st.column_config.TextColumn("User", width="small"),
+                     "level": st.column_config.TextColumn("Level", width="small"),
                      "risk": st.column_config.ProgressColumn("Risk", min_value=0.0, max_value=1.0, format="%.2f"),
-                     "change": st.column_config.NumberColumn("Δ since opened", format="%+.3f",
-                                                             help="Change since this browser session first showed the user."),
+                     "change": st.column_config.NumberColumn("Δ risk", format="%+.3f", width="small",
+                                                             help="Change since this browser session first showed the user (since you opened the page)."),
                      "band": st.column_config.TextColumn("Band", width="small"),
                      "alert": st.column_config.CheckboxColumn("Alert", width="small",
                                                               help="Alerting: crossed the threshold (with hysteresis)."),
@@ -118,14 +119,15 @@ def drill_down(client: redis.Redis, keys: RedisKeys, user_id: str, snap: data.Sn
         st.info(f"User {escape_markdown(user_id)} is no longer in Redis.")
         return
     row, threshold = detail.row, snap.headline.threshold
-    st.markdown(f"**User {escape_markdown(row.user_id)}** · {escape_markdown(row.name or 'unknown name')} · "
-                f"{escape_markdown(detail.location or 'unknown location')} · {escape_markdown(row.level)} · "
-                f"{escape_markdown(detail.gender)}")
+    st.markdown(f"**User {escape_markdown(row.user_id)}**")
+    # st.text, not Markdown: even escaped Markdown turns a URL in a name into a link (GFM autolinks)
+    st.text(" · ".join(v for v in (row.name or "unknown name", detail.location or "unknown location",
+                                    row.level, detail.gender) if v))
     if row.churned:
         st.warning(f"Churned at {fmt_time(detail.churned_ts)} (UTC, event time); last score kept below.")
     c = st.columns(3)
-    c[0].metric("Risk", f"{row.risk:.2f}", delta=f"{row.risk - threshold:+.2f} vs threshold {threshold:.2f}",
-                delta_color="inverse", border=True)
+    c[0].metric(f"Risk (threshold {threshold:.2f})", f"{row.risk:.2f}", delta=f"{row.risk - threshold:+.2f}",
+                delta_color="inverse", border=True, help="Churn probability; the delta is the distance to the threshold.")
     c[1].metric("Events", fmt_number(detail.n_events), border=True)
     c[2].metric("Band", row.band or "—", border=True)
     st.caption(f"Last activity {fmt_time(row.last_ts)} UTC ({fmt_ago(row.last_ts, snap.health.clock_ms)} on the "

@@ -131,10 +131,12 @@ class UserDetail:
 
 
 def _row(user_id: str, values: Sequence[Any], score: float | None) -> UserRow | None:
+    if all(v is None for v in values):
+        return None  # hash missing (user deleted between two reads): skip, the next refresh is consistent
     band, alerting, drivers, level, name, last_ts, churned, risk = values
     risk_value = score if score is not None else _float(risk)
     if risk_value is None:
-        return None  # hash missing (user deleted between two reads): skip, the next refresh is consistent
+        return None
     return UserRow(user_id=user_id, risk=risk_value, band=band or "", level=level or "",
                    alerting=alerting == "1", drivers=parse_drivers(drivers), last_ts=_int(last_ts),
                    name=name or "", churned=churned == "1")

@@ -12,10 +12,20 @@ from urllib.parse import urlsplit, urlunsplit
 _MD_SPECIAL = set(string.punctuation)
 
 
+ZWSP = "\u200b"
+
+
 def escape_markdown(text: object) -> str:
     """Backslash-escape every ASCII punctuation character (CommonMark allows it for all of them), so event
-    text cannot form links, images, emphasis, HTML, LaTeX (``$``) or Streamlit directives (``:red[..]``)."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text)).replace("\n", " ")
+    text cannot form links, images, emphasis, HTML, LaTeX (``$``) or Streamlit directives (``:red[..]``).
+
+    GFM also turns bare URLs and e-mail addresses into links *after* unescaping, so an invisible zero-width
+    space breaks ``://``, ``www.`` and ``@``; the visible text is unchanged. Longer free text (names,
+    locations) is better shown with ``st.text``, which never interprets anything.
+    """
+    out = "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text)).replace("\n", " ")
+    return (out.replace("\\:\\/\\/", "\\:" + ZWSP + "\\/\\/").replace("\\@", ZWSP + "\\@")
+            .replace("www\\.", "www" + ZWSP + "\\."))
 
 
 def fmt_time(ms: int | None) -> str:

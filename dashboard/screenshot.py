@@ -75,15 +75,13 @@ def browser_page(width: int = 1600, height: int = 1300) -> Iterator[object]:
             browser.close()
 
 
-def open_user(page, url: str, user_id: str, timeout_ms: int = 60_000) -> None:
-    """Load the page, wait for the table, and open ``user_id`` in the drill-down via the sidebar search."""
+def wait_for_page(page, url: str, user_id: str, timeout_ms: int = 60_000) -> None:
+    """Load the page and wait until the table and ``user_id``'s drill-down (the default: the top user) show."""
     page.goto(url, wait_until="domcontentloaded")
-    page.get_by_text("Users most at risk").wait_for(timeout=timeout_ms)
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=timeout_ms)
-    box = page.get_by_label("Find user id")
-    box.fill(user_id)
-    box.press("Enter")
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.get_by_test_id("glide-cell-1-0").wait_for(state="attached", timeout=timeout_ms)  # a hidden DOM mirror
     page.get_by_text(f"User {user_id}", exact=False).first.wait_for(timeout=timeout_ms)
+    page.get_by_text("Model card").wait_for(timeout=timeout_ms)
 
 
 def main(out: Path, users: int = 22_000) -> int:
@@ -102,12 +100,14 @@ def main(out: Path, users: int = 22_000) -> int:
             result = seed(server.client(), RedisKeys("sparkify"), users)
             top = max(result.active, key=lambda u: u.risk)
             with serve_dashboard(free_port(), server.url, log=Path(tmp) / "dashboard.log") as url, \
-                    browser_page(height=2600) as page:
-                open_user(page, url, top.user_id)
-                page.get_by_text("Model card").wait_for()
+                    browser_page(height=2000) as page:
+                wait_for_page(page, url, top.user_id)
                 time.sleep(2)  # let the charts finish drawing
                 out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(out), full_page=True)
+        except Exception as exc:  # noqa: BLE001 - a tool for people: one line, not a traceback
+            print(f"error: screenshot failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
         finally:
             server.stop()
     print(f"wrote {out}")
