@@ -54,11 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         max_offsets_per_trigger=args.max_offsets_per_trigger, trigger_seconds=args.trigger_seconds,
         redis_url=args.redis_url, spark_master=args.master, shuffle_partitions=args.shuffle_partitions)
 
-    from contracts.artifact import ArtifactError
+    from redis import RedisError
+
+    from contracts.artifact import ArtifactError, load_artifact
+
+    try:  # fail fast, before Spark starts, when there is no usable model
+        load_artifact(args.model_dir)
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
     from contracts.spark_session import build_session
     from streaming.job import JobOptions, StreamingJob
-
-    from redis import RedisError
 
     try:
         spark = build_session("sparkify-streaming", master=settings.spark_master,
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         job = StreamingJob(spark, JobOptions(settings, args.model_dir, args.checkpoint_dir,
                                              available_now=args.available_now, dead_letter_sink=args.dead_letter_sink))
     except ArtifactError as exc:
-        print(f"error: {exc} (train one with `python -m training`)", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except RedisError as exc:
         print(f"error: Redis at {settings.redis_url} is not reachable: {exc}", file=sys.stderr)
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     queries = job.start()
+    job.mark_started()
     logging.getLogger("streaming").info("streaming from %s topic %s into %s", settings.kafka_bootstrap,
                                          settings.topic, settings.redis_url)
     failed = False

@@ -197,6 +197,10 @@ class StreamingJob:
         if fields:
             with_retry(lambda: self.redis.hset(self.keys.health, mapping=fields), retry_for_s=5)
 
+    def mark_started(self) -> None:
+        """Record when the queries started (the benchmark measures from here, excluding Spark's start-up)."""
+        with_retry(lambda: self.redis.hset(self.keys.health, "query_started_ms", int(time.time() * 1000)))
+
     def stop(self) -> None:
         for q in self.queries:
             try:

@@ -1,0 +1,202 @@
+"""Streaming benchmark (`make bench-streaming`): throughput, latency, and the plain-Python baseline.
+
+1. Throughput: a simulated log is replayed into a local Kafka topic, then `python -m streaming --available-now`
+   reads it all: events/s from Kafka to Redis, including parse, state, features, scoring and SHAP for every
+   updated user (the clock starts when the queries start, so Spark's start-up is excluded; reported too).
+2. Latency at a paced input (default 1,000 events/s): from the moment the benchmark produces an event to the
+   moment its user's score in Redis includes it (the user hash's `scored_at` once `n_events` reaches it).
+3. Baseline: `baseline_consumer.py` (kafka-python, dict state, the same features, model, SHAP and Redis writer)
+   on the same topic, single process.
+
+Last line: one JSON object with events_per_s, p50_s, p95_s, p99_s, baseline_events_per_s, ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ROOT, count_lines, emit, local_services, percentile, simulated_log
+
+import redis
+
+
+def ensure_model(model_dir: Path, log: Path) -> Path:
+    if (model_dir / "latest").exists():
+        return model_dir
+    print(f"[bench] no model in {model_dir}: training one on {log}", flush=True)
+    subprocess.run([sys.executable, "-m", "training", "--data", str(log), "--out", str(model_dir)], check=True, cwd=ROOT)
+    return model_dir
+
+
+def replay(log: Path, bootstrap: str, topic: str, partitions: int, extra: list[str] | None = None) -> None:
+    subprocess.run([sys.executable, "-m", "producer", "replay", str(log), "--max", "--topic", topic, "--partitions",
+                    str(partitions), "--bootstrap", bootstrap, *(extra or [])], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+
+
+def streaming_cmd(bootstrap: str, topic: str, redis_url: str, model_dir: Path, ckpt: Path, cores: int,
+                  max_offsets: int, extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "streaming", "--bootstrap", bootstrap, "--topic", topic, "--redis-url", redis_url,
+            "--model-dir", str(model_dir), "--checkpoint-dir", str(ckpt), "--master", f"local[{cores}]",
+            "--shuffle-partitions", str(max(2, cores)), "--max-offsets-per-trigger", str(max_offsets),
+            "--log-level", "WARNING", *extra]
+
+
+def throughput(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, events: int, tmp: Path) -> dict:
+    topic = f"bench-{int(time.time())}"
+    t0 = time.perf_counter()
+    replay(log, bootstrap, topic, args.partitions)
+    print(f"[bench] {events:,} events in topic {topic} ({time.perf_counter() - t0:.0f} s to load)", flush=True)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    started = time.time()
+    cmd = streaming_cmd(bootstrap, topic, redis_url, model_dir, tmp / f"ckpt-{topic}", args.cores,
+                        args.max_offsets, ["--available-now"])
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    ended = time.time()
+    health = client.hgetall("sparkify:health")
+    query_started = int(health.get("query_started_ms", started * 1000)) / 1000
+    last_batch = int(health.get("last_batch_wall_ms", ended * 1000)) / 1000
+    steady = max(last_batch, query_started) - query_started
+    users = client.zcard("sparkify:risk") + client.zcard("sparkify:churned")
+    result = {"events": events, "events_in": int(health.get("events_in", 0)), "users_in_redis": users,
+              "streaming_s": round(steady, 1), "wall_incl_startup_s": round(ended - started, 1),
+              "events_per_s": round(events / steady, 1) if steady else 0.0,
+              "events_per_s_incl_startup": round(events / (ended - started), 1), "topic": topic}
+    print(f"[bench] throughput: {result}", flush=True)
+    return result
+
+
+def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tmp: Path) -> dict:
+    from confluent_kafka import Producer
+
+    topic = f"bench-lat-{int(time.time())}"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    # create the topic with the wanted partitions by replaying nothing, then start the job on it
+    replay(log, bootstrap, topic, args.partitions, ["--limit", "1"])
+    cmd = streaming_cmd(bootstrap, topic, redis_url, model_dir, tmp / f"ckpt-{topic}", args.cores, 100_000,
+                        ["--trigger-seconds", str(args.trigger_seconds)])
+    job = subprocess.Popen(cmd, cwd=ROOT)
+    try:
+        deadline = time.time() + 180
+        while not client.hget("sparkify:health", "last_batch_wall_ms"):
+            if time.time() > deadline or job.poll() is not None:
+                raise SystemExit("streaming job did not start")
+            time.sleep(0.5)
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True, "acks": "all"})
+        sent: dict[str, list[tuple[int, float]]] = {}  # user -> [(cumulative count, send time)]
+        counts: dict[str, int] = {"": 0}
+        lock = threading.Lock()
+        stop = threading.Event()
+        latencies: list[tuple[float, float]] = []  # (send time, latency)
+
+        def poll() -> None:
+            while not stop.is_set():
+                with lock:
+                    users = [u for u, pending in sent.items() if pending]
+                if users:
+                    pipe = client.pipeline(transaction=False)
+                    for u in users:
+                        pipe.hmget(f"sparkify:user:{u}", "n_events", "scored_at")
+                    for u, (n, scored_at) in zip(users, pipe.execute()):
+                        if n is None:
+                            continue
+                        with lock:
+                            pending = sent[u]
+                            while pending and pending[0][0] <= int(n):
+                                _, t_send = pending.pop(0)
+                                latencies.append((t_send, int(scored_at) / 1000 - t_send))
+                time.sleep(0.05)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        start = time.time()
+        n = 0
+        with open(log, "rb") as fh:
+            for line in fh:
+                if time.time() - start > args.latency_seconds:
+                    break
+                ev = json.loads(line)
+                uid = ev.get("userId") or ""
+                target = start + n / args.rate
+                delay = target - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                producer.produce(topic, key=uid.encode(), value=line.rstrip(b"\n"), timestamp=ev["ts"])
+                producer.poll(0)
+                n += 1
+                if uid and ev.get("auth") not in ("Guest", "Logged Out"):
+                    with lock:
+                        counts[uid] = counts.get(uid, 0) + 1
+                        sent.setdefault(uid, []).append((counts[uid], time.time()))
+        producer.flush()
+        time.sleep(max(5.0, 4 * args.trigger_seconds))
+        stop.set()
+        poller.join()
+        measured = [lat for t_send, lat in latencies if t_send - start >= args.warmup_seconds]
+        result = {"latency_input_events_per_s": round(n / (time.time() - start), 1), "latency_samples": len(measured),
+                  "p50_s": round(percentile(measured, 50), 3), "p95_s": round(percentile(measured, 95), 3),
+                  "p99_s": round(percentile(measured, 99), 3)}
+        print(f"[bench] latency: {result}", flush=True)
+        return result
+    finally:
+        job.terminate()
+        job.wait(60)
+
+
+def baseline(args, bootstrap: str, redis_url: str, model_dir: Path, topic: str, events: int) -> dict:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from baseline_consumer import run
+
+    n = min(events, args.baseline_events)
+    res = run(bootstrap, topic, redis_url, str(model_dir), n)
+    result = {"baseline_events": res.events, "baseline_s": round(res.seconds, 1),
+              "baseline_events_per_s": round(res.events_per_s, 1)}
+    print(f"[bench] baseline: {result}", flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--log", type=Path, help="log to replay (default: data/full/sparkify_full.json if present, "
+                                            "else a simulated one of --users x --days)")
+    p.add_argument("--users", type=int, default=22278)
+    p.add_argument("--days", type=int, default=60)
+    p.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    p.add_argument("--partitions", type=int, default=2)
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--max-offsets", type=int, default=2_000_000)
+    p.add_argument("--rate", type=float, default=1000.0, help="paced input of the latency run (events/s)")
+    p.add_argument("--trigger-seconds", type=float, default=0.5)
+    p.add_argument("--latency-seconds", type=float, default=60.0)
+    p.add_argument("--warmup-seconds", type=float, default=10.0)
+    p.add_argument("--baseline-events", type=int, default=2_000_000,
+                   help="the baseline's rate is measured on the first N events of the same topic")
+    p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "latency", "baseline"])
+    args = p.parse_args()
+    full = ROOT / "data" / "full" / "sparkify_full.json"
+    log = args.log or (full if full.exists() and args.users == 22278 else simulated_log(args.users, args.days))
+    events = count_lines(log)
+    model_dir = ensure_model(args.model_dir, log)
+    result: dict = {"log": str(log), "cores": args.cores, "partitions": args.partitions}
+    with local_services() as (broker, server), tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        if "throughput" not in args.skip:
+            result.update(throughput(args, broker.bootstrap, server.url, model_dir, log, events, Path(tmp)))
+        if "latency" not in args.skip:
+            result.update(latency(args, broker.bootstrap, server.url, model_dir, log, Path(tmp)))
+        if "baseline" not in args.skip and "topic" in result:
+            result.update(baseline(args, broker.bootstrap, server.url, model_dir, result["topic"], events))
+    if result.get("baseline_events_per_s") and result.get("events_per_s"):
+        result["ratio"] = round(result["events_per_s"] / result["baseline_events_per_s"], 2)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
