@@ -23,7 +23,7 @@ from contracts.redis_keys import RedisKeys  # noqa: E402
 from contracts.settings import Settings, SettingsError  # noqa: E402
 from dashboard import charts, data  # noqa: E402
 from dashboard.changes import risk_changes  # noqa: E402
-from dashboard.labels import feature_label  # noqa: E402
+from dashboard.labels import KEY_FEATURES, feature_label  # noqa: E402
 from dashboard.formatting import (escape_markdown, fmt_ago, fmt_clock, fmt_number, fmt_span, fmt_time,  # noqa: E402
                                   fmt_value, redact_url)
 
@@ -133,6 +133,10 @@ def drill_down(client: redis.Redis, keys: RedisKeys, user_id: str, snap: data.Sn
     st.caption(f"Last activity {fmt_time(row.last_ts)} UTC ({fmt_ago(row.last_ts, snap.health.clock_ms)} on the "
                f"event-time clock) · scored {fmt_ago(detail.scored_at, now_ms)} by model "
                f"{escape_markdown(detail.model_version or '?')} as of {fmt_time(detail.as_of)}")
+    key = [(k, detail.features[k]) for k in KEY_FEATURES if k in detail.features]
+    if key:
+        st.markdown(" · ".join(f"{escape_markdown(feature_label(k))} **{escape_markdown(fmt_value(v))}**"
+                               for k, v in key))
     st.altair_chart(charts.waterfall_chart(charts.waterfall_frame(detail), threshold), use_container_width=True)
     with st.expander("All features of this user"):
         feats = pd.DataFrame([{"feature": feature_label(k), "value": fmt_value(v), "SHAP": detail.shap.get(k)}

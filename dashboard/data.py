@@ -23,7 +23,7 @@ HISTOGRAM_BINS = 20
 ALERTS_SHOWN = 30
 DEFAULT_THRESHOLD = 0.5
 #: Ranked users fetched per round trip when a level filter must skip users.
-PAGE_SIZE = 500
+PAGE_SIZE = 200
 
 
 # ---------------------------------------------------------------- value parsing (never raises)
@@ -327,8 +327,15 @@ def top_users(client, keys: RedisKeys, filters: Filters, first_page: list[tuple[
         else:
             ranked = client.zrevrangebyscore(keys.ranking, "+inf", filters.min_risk, start=offset, num=page,
                                              withscores=True)
-        out += [r for r in _fetch_rows(client, keys, ranked) if _levels_match(r, filters.levels)]
         offset += len(ranked)
+        wanted = ranked
+        if filters.levels:  # read only each ranked user's level, then the table fields of the matches
+            pipe = client.pipeline(transaction=False)
+            for user_id, _ in ranked:
+                pipe.hmget(keys.user(user_id), ["level"])
+            wanted = [u for u, (level,) in zip(ranked, pipe.execute()) if level in filters.levels]
+            wanted = wanted[: filters.limit - len(out)]
+        out += _fetch_rows(client, keys, wanted)
         if len(ranked) < page:
             break
     return out[: filters.limit], offset

@@ -9,6 +9,13 @@ try:  # defensive: contracts.features may not exist yet, or may not define FEATU
     from contracts.features import FEATURE_LABELS as _LABELS  # type: ignore[attr-defined]
 except Exception:  # noqa: BLE001 - any import problem means "no labels", never a broken page
     _LABELS = {}
+try:
+    from contracts.features import KEY_FEATURES as _KEY  # type: ignore[attr-defined]
+except Exception:  # noqa: BLE001
+    _KEY = ()
+
+#: The activity figures the drill-down shows first (from ``contracts.features`` when it defines them).
+KEY_FEATURES: tuple[str, ...] = tuple(_KEY) if isinstance(_KEY, (tuple, list)) else ()
 
 
 def feature_label(name: str) -> str:

@@ -17,20 +17,21 @@ from contracts.redis_keys import IMPORTANCE_COUNT_FIELD, RedisKeys, band_for
 
 from dashboard.labels import feature_label
 
-#: (feature, weight in log-odds per standard deviation, mean, sd, decimals) of the fake model.
+#: (feature, weight in log-odds per standard deviation, mean, sd, decimals) of the fake model; the names are
+#: real ``contracts.features`` names so labels and key figures show as they will live.
 SEED_FEATURES: tuple[tuple[str, float, float, float, int], ...] = (
     ("thumbs_down_per_song", 0.55, 0.012, 0.008, 4),
     ("songs_per_day", -0.50, 38.0, 20.0, 1),
-    ("days_since_last_event", 0.45, 3.0, 2.5, 1),
-    ("ads_per_song", 0.40, 0.05, 0.04, 3),
-    ("downgrade_visits", 0.35, 1.0, 1.2, 0),
-    ("active_days_14d", -0.35, 7.0, 3.5, 0),
-    ("days_since_registration", -0.30, 80.0, 40.0, 0),
+    ("days_since_last", 0.45, 3.0, 2.5, 1),
+    ("adverts_per_song", 0.40, 0.05, 0.04, 3),
+    ("downgrade_visits_per_day", 0.35, 0.08, 0.08, 3),
+    ("sessions_per_day", -0.35, 1.2, 0.6, 2),
+    ("tenure_days", -0.30, 80.0, 40.0, 0),
     ("thumbs_up_per_song", -0.25, 0.055, 0.02, 4),
-    ("friends_added", -0.20, 4.0, 3.0, 0),
-    ("help_visits", 0.15, 1.5, 1.5, 0),
-    ("error_events", 0.10, 0.6, 0.8, 0),
-    ("mean_session_minutes", -0.15, 70.0, 35.0, 1),
+    ("friends_added_per_day", -0.20, 0.15, 0.1, 3),
+    ("help_per_session", 0.15, 0.3, 0.25, 2),
+    ("errors_per_session", 0.10, 0.05, 0.05, 3),
+    ("songs_trend", -0.15, 1.0, 0.35, 2),
 )
 BASE_LOG_ODDS = -1.6
 FIRST_NAMES = ("Ava", "Liam", "Noah", "Emma", "Zoë", "Mateo", "Sofía", "Chloe", "Ethan", "Björn", "Mia", "Lucas")

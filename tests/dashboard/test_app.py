@@ -81,6 +81,7 @@ def test_normal_state_shows_figures_table_and_drill_down(page, seeded, redis_cli
     # names and locations go through st.text (never interpreted), never through Markdown
     assert "[click](http://evil.example) **boss** · <img src=x onerror=alert(1)>" in _texts(at.text)
     assert "click" not in md and "img" not in md
+    assert "songs per day **" in md and "days since last activity **" in md  # key activity figures
     assert "Model **seed\\-1**" in md
 
 

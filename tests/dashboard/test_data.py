@@ -111,7 +111,8 @@ def test_a_refresh_uses_only_bounded_reads(big_client, big_keys, big_seed):
     stats = {k.removeprefix("cmdstat_"): v for k, v in big_client.info("commandstats").items()}
     used = set(stats) - {"config|resetstat", "config", "info"}
     assert used <= {"zcard", "zcount", "zrevrangebyscore", "hgetall", "hmget", "xrevrange"}, used
-    assert stats["hmget"]["calls"] == snap.scanned
+    assert stats["hmget"]["calls"] == snap.scanned + len(snap.top)  # each ranked user's level, then the rows
+    assert snap.scanned < 1000  # a page or so of the 22,000, not all of them
     assert stats["hgetall"]["calls"] == 4  # health, model, importance, one drill-down
 
 
