@@ -18,17 +18,25 @@ from contracts.validation import Status, classify
 
 _PAGES = frozenset(PAGES)
 _NONE = type(None)
+#: every field but ts and page (checked apart), in schema order
+_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.name not in ("ts", "page"))
+_KINDS = {f.name: ("long+float" if f.accepts_float else f.kind) for f in FIELDS}
 _ALLOWED: dict[str, frozenset[type]] = {
     "string": frozenset({str, _NONE}),
     "long": frozenset({int, _NONE}),
     "long+float": frozenset({int, float, _NONE}),
     "double": frozenset({int, float, _NONE}),
 }
-#: (field name, allowed exact types, floats must be finite) for every field but ts and page (checked apart)
-_CHECKS: tuple[tuple[str, frozenset[type], bool], ...] = tuple(
-    (f.name, _ALLOWED["long+float" if f.accepts_float else f.kind], f.kind == "double" or f.accepts_float)
-    for f in FIELDS if f.name not in ("ts", "page")
-)
+#: type signature (the exact types of the _NAMES values) -> names whose float values must be finite,
+#: or None when the signature is not allowed. A log holds a handful of signatures, so checking 16 types
+#: becomes one tuple lookup.
+_SIGNATURES: dict[tuple[type, ...], tuple[str, ...] | None] = {}
+
+
+def _signature_verdict(sig: tuple[type, ...]) -> tuple[str, ...] | None:
+    if any(t not in _ALLOWED[_KINDS[name]] for name, t in zip(_NAMES, sig)):
+        return None
+    return tuple(name for name, t in zip(_NAMES, sig) if t is float)
 
 
 def _reject_constant(name: str) -> Any:
@@ -67,8 +75,15 @@ def quick_verdict(raw: bytes) -> Quick:
     page = get("page")
     if type(ts) is not int or type(page) is not str or page not in _PAGES or not TS_MIN_MS <= ts < TS_MAX_MS:
         return _slow(raw)
-    for name, allowed, finite in _CHECKS:
-        value = get(name)
-        if type(value) not in allowed or (finite and type(value) is float and not math.isfinite(value)):
+    sig = tuple(map(type, map(get, _NAMES)))
+    floats = _SIGNATURES.get(sig, _signature_verdict)
+    if floats is _signature_verdict:
+        floats = _signature_verdict(sig)
+        if len(_SIGNATURES) < 4096:  # bounded even for adversarial input
+            _SIGNATURES[sig] = floats
+    if floats is None:
+        return _slow(raw)
+    for name in floats:
+        if not math.isfinite(get(name)):
             return _slow(raw)
     return Quick("valid" if get("userId") else "hidden", event)
