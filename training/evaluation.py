@@ -1,0 +1,82 @@
+"""Metrics, decision thresholds and the best-possible forecast from the simulator's latent truth."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, precision_recall_curve, \
+    precision_score, recall_score, roc_auc_score
+
+from contracts.artifact import METRIC_KEYS
+from contracts.truth import read_truth, truth_path
+
+
+def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The probability threshold that maximises F1 on (validation) data."""
+    if y.sum() == 0:
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
+    """Churn rate among the 10% highest risks over the overall churn rate."""
+    base = y.mean()
+    if base == 0:
+        return 0.0
+    k = max(1, int(np.ceil(len(p) * 0.1)))
+    top = np.argsort(-p, kind="stable")[:k]
+    return float(y[top].mean() / base)
+
+
+def metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every figure of METRIC_KEYS, plus support counts."""
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=float)
+    pred = (p >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    out = {
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "average_precision": float(average_precision_score(y, p)) if both else float("nan"),
+        "auroc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "top_decile_lift": top_decile_lift(y, p),
+        "threshold": float(threshold),
+        "n": int(len(y)),
+        "positives": int(y.sum()),
+    }
+    assert set(METRIC_KEYS) <= set(out)
+    return out
+
+
+def truth_forecast(log_paths: list[str], users: np.ndarray, cutoffs: np.ndarray, horizon_days: float) -> np.ndarray | None:
+    """P(cancel within H | active at t) = 1 - exp(-H * daily_hazard[level at t]) per row, from the truth
+    file(s) beside the log; None when there is no truth file (a real log)."""
+    truths = {}
+    for p in log_paths:
+        tp = truth_path(p)
+        if not tp.exists():
+            return None
+        for t in read_truth(tp):
+            truths[str(t.userId)] = t
+    out = np.full(len(users), np.nan)
+    for i, (u, c) in enumerate(zip(users, cutoffs)):
+        t = truths.get(str(u))
+        if t is None or not t.daily_hazard:
+            continue
+        level = None
+        for ts, lv in sorted(t.level_history or [], key=lambda e: e[0]):
+            if ts <= c or level is None:
+                level = lv
+            if ts > c:
+                break
+        hazard = t.daily_hazard.get(level or "free", next(iter(t.daily_hazard.values())))
+        out[i] = 1.0 - np.exp(-horizon_days * hazard)
+    return out
+
+
+def truth_available(log_paths: list[str]) -> bool:
+    return all(Path(truth_path(p)).exists() for p in log_paths)
