@@ -125,9 +125,10 @@ def drill_down(client: redis.Redis, keys: RedisKeys, user_id: str, snap: data.Sn
                                     row.level, detail.gender) if v))
     if row.churned:
         st.warning(f"Churned at {fmt_time(detail.churned_ts)} (UTC, event time); last score kept below.")
-    c = st.columns(3)
-    c[0].metric(f"Risk (threshold {threshold:.2f})", f"{row.risk:.2f}", delta=f"{row.risk - threshold:+.2f}",
-                delta_color="inverse", border=True, help="Churn probability; the delta is the distance to the threshold.")
+    c = st.columns([1.4, 1, 1])
+    c[0].metric("Risk", f"{row.risk:.2f}", delta=f"{row.risk - threshold:+.2f} vs {threshold:.2f}",
+                delta_color="inverse", border=True,
+                help=f"Churn probability; the delta is the distance to the alert threshold ({threshold:.2f}).")
     c[1].metric("Events", fmt_number(detail.n_events), border=True)
     c[2].metric("Band", row.band or "—", border=True)
     st.caption(f"Last activity {fmt_time(row.last_ts)} UTC ({fmt_ago(row.last_ts, snap.health.clock_ms)} on the "
