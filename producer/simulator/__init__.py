@@ -29,7 +29,7 @@ from typing import Iterator
 from contracts.truth import UserTruth
 from producer.simulator.cohorts import COHORT_NAMES, DEFAULT_MIX, CohortError, parse_mix
 from producer.simulator.config import SimConfig
-from producer.simulator.engine import ShardFolder, merged_lines, run_shards
+from producer.simulator.engine import ShardFolder, merged_lines, run_shards, worker_pool
 from producer.simulator.output import GenerateResult, generate
 
 __all__ = ["SimConfig", "simulate", "generate", "GenerateResult", "parse_mix", "DEFAULT_MIX", "COHORT_NAMES",
@@ -38,8 +38,13 @@ __all__ = ["SimConfig", "simulate", "generate", "GenerateResult", "parse_mix", "
 
 def simulate(config: SimConfig, truths: list[UserTruth] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(ts_ms, json_line_bytes)`` of the simulated log in ts order (no trailing newline)."""
+    pool = worker_pool(config)
     with ShardFolder() as folder:
-        results = run_shards(config, folder)
+        try:
+            results = run_shards(config, folder, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         if truths is not None:
             truths.extend(t for r in results for t in r.truths)
         for line in merged_lines(results):

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from contracts.truth import truth_path, write_truth
 from producer.simulator.config import SimConfig
-from producer.simulator.engine import ShardFolder, merged_lines, run_shards
+from producer.simulator.engine import ShardFolder, merge_to_file, merged_lines, run_shards, worker_pool
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,11 @@ class GenerateResult:
     churned: int
 
 
-def _write(path: Path, lines: Iterable[bytes], gz: bool) -> None:
+def _write_gz(path: Path, lines: Iterable[bytes]) -> None:
     with open(path, "wb", buffering=1 << 20) as raw:
-        if gz:
-            # mtime=0 and no file name in the header: same seed => same bytes
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as fh:
-                fh.writelines(lines)
-        else:
-            raw.writelines(lines)
+        # mtime=0 and no file name in the header: same seed => same bytes
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as fh:
+            fh.writelines(lines)
 
 
 def generate(config: SimConfig, out: str | Path) -> GenerateResult:
@@ -39,9 +36,17 @@ def generate(config: SimConfig, out: str | Path) -> GenerateResult:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
-    with ShardFolder(near=out) as folder:
-        results = run_shards(config, folder)
-        _write(part, merged_lines(results), gz=out.name.endswith(".gz"))
+    pool = worker_pool(config)
+    try:
+        with ShardFolder(near=out) as folder:
+            results = run_shards(config, folder, pool)
+            if out.name.endswith(".gz"):
+                _write_gz(part, merged_lines(results))
+            else:
+                merge_to_file(results, part, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     truths = [t for r in results for t in r.truths]
     tpath = truth_path(out)
     write_truth(tpath, truths)

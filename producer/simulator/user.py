@@ -21,7 +21,7 @@ from producer.simulator.chain import daily_hazard
 from producer.simulator.clock import OffDays, warp
 from producer.simulator.cohorts import get_cohort
 
-BLOCK = 4096
+BLOCK = 2048  # random numbers drawn per numpy call (uniforms, exponentials, songs)
 SESSION_STRIDE = 100_000  # sessionId = user index x stride + session number: unique, deterministic
 SQRT_E = float(np.sqrt(np.e))
 
@@ -138,7 +138,8 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
     U: list = []
     E: list = []
     S: list = []
-    ui = ei = si = 0
+    blk = BLOCK
+    ui = ei = si = blk  # empty: the first use draws a block
     level_history: list[list] = [] if registration_ms is None else [[registration_ms, level]]
     cancel_ts = None
     seen = False
@@ -154,9 +155,9 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
             first = False
         else:
             while True:
-                if ei >= len(E):
+                if ei >= blk:
                     E, ei = rng.standard_exponential(BLOCK).tolist(), 0
-                if ui >= len(U):
+                if ui >= blk:
                     U, ui = rng.random(BLOCK).tolist(), 0
                 cand = warp(t + E[ei] * beta + gap_s, damping)
                 ei += 1
@@ -175,7 +176,7 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
         sid = session_base + n_session
         pv = f',"userId":"{uid}","sessionId":{sid},'
         ph = f',"userId":"","sessionId":{sid},'
-        if ui >= len(U):
+        if ui >= blk:
             U, ui = rng.random(BLOCK).tolist(), 0
         key = (auth, level)
         fd = c.first_dest[key]
@@ -185,7 +186,7 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
         song_end = -1
         song = ""
         if is_song[s]:
-            if si >= len(S):
+            if si >= blk:
                 S, si = np.searchsorted(cat.cum_popularity, rng.random(BLOCK)).tolist(), 0
             k = S[si]
             si += 1
@@ -207,7 +208,7 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
             if is_cancel[s]:
                 cancel_ts = t * 1000
                 break
-            if ui >= len(U):
+            if ui >= blk:
                 U, ui = rng.random(BLOCK).tolist(), 0
             cs = cum[s]
             j = bisect.bisect_right(cs, U[ui])
@@ -222,18 +223,18 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
                 if t < song_end:
                     t = song_end
                 else:
-                    if ei >= len(E):
+                    if ei >= blk:
                         E, ei = rng.standard_exponential(BLOCK).tolist(), 0
                     t += int(E[ei] * alpha)
                     ei += 1
-                if si >= len(S):
+                if si >= blk:
                     S, si = np.searchsorted(cat.cum_popularity, rng.random(BLOCK)).tolist(), 0
                 k = S[si]
                 si += 1
                 song = song_frags[k]
                 song_end = t + int(song_len[k])
             else:
-                if ei >= len(E):
+                if ei >= blk:
                     E, ei = rng.standard_exponential(BLOCK).tolist(), 0
                 t += int(E[ei] * alpha)
                 ei += 1
