@@ -6,6 +6,7 @@ looks like a finished one. Network failures are one line (exit 2), never a trace
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import socket
 import sys
@@ -92,7 +93,7 @@ def download(url: str, dest: Path, timeout: float, progress=sys.stderr) -> int:
     except UserError:
         part.unlink(missing_ok=True)
         raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         part.unlink(missing_ok=True)
         raise UserError(f"cannot download {url}: {_reason(exc)} (offline? try again with network access, "
                         f"or use `python -m producer generate` for a simulated log)") from None

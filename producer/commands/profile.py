@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         summary = profile(iter_lines(args.paths))
     except LogPathError as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:  # e.g. a truncated .gz
+    except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt .gz
         raise UserError(f"cannot read the log: {exc}") from None
     if args.json:
         if args.compare:
