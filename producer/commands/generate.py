@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
                    help="cohort mix name=weight,... (names: Accordion, Banjo..Lute, Marimba..Zither); "
                         "default: the mix calibrated to the mini log")
     p.add_argument("--paid-weight", type=float, default=None,
-                   help="initial users' paid weight against free 10 (default 2)")
+                   help="initial users' paid weight against free 10 (default 6; eventsim's template: 2)")
     p.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
     p.add_argument("--out", required=True, help="output file (.json, .jsonl, or .gz)")
     p.set_defaults(run=run)
