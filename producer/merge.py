@@ -68,3 +68,8 @@ def merged_items(paths: Sequence[Path], stats: ReadStats) -> Iterator[Merged]:
     if len(iters) == 1:
         return iters[0]
     return heapq.merge(*iters, key=itemgetter(0))
+
+
+def file_source(paths: Sequence[Path]):
+    """A ``stream.Source`` over files: each call is one fresh pass."""
+    return lambda stats: merged_items(paths, stats)

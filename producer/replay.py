@@ -21,12 +21,12 @@ from typing import Any, Callable
 from contracts.settings import Settings
 from producer.kafka_out import ensure_topic, make_producer
 from producer.logfiles import expand_paths
-from producer.merge import ReadStats
+from producer.merge import ReadStats, file_source
 from producer.pacing import Pacer
 from producer.progress import Progress, Summary
 from producer.resume import (HEADER, AckTracker, ReplayState, default_state_path, delivered_after,
                              header_value, identity_of, load_state, save_state)
-from producer.stream import StreamOptions, items
+from producer.stream import Source, StreamOptions, items
 
 HIDDEN_KEY_PREFIX = "__hidden__:"
 OUTSIDE_WINDOW = "outside_window"
@@ -59,6 +59,9 @@ class ReplayOptions:
     flush_timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
     producer_overrides: dict[str, Any] = field(default_factory=dict)
+    #: instead of ``paths``: a generated input (e.g. the simulator) and what identifies it for --resume
+    source: Source | None = None
+    source_identity: dict[str, Any] | None = None
 
 
 def hidden_key(event: dict[str, Any]) -> str:
@@ -69,7 +72,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
                progress: Progress | None = None, note: Callable[[str], None] = lambda s: None) -> Summary:
     """Send the logs; return the summary once everything sent is acknowledged (or failed/timed out)."""
     stop = stop or StopFlag()
-    paths = expand_paths(opts.paths)
+    paths = expand_paths(opts.paths) if opts.source is None else []
+    source = opts.source or file_source(paths)
     pacer = Pacer(speed=opts.speed, rate=opts.rate)
     topic, dlt = opts.topic, opts.dead_letter_topic
     ensure_topic(settings, topic, opts.partitions, timeout=opts.connect_timeout_s)
@@ -78,7 +82,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
 
     so = opts.stream
     identity = identity_of(paths, topic, dlt, settings.kafka_bootstrap,
-                           {"from": so.from_ms, "until": so.until_ms, "limit": so.limit, "loop": so.loop})
+                           {"from": so.from_ms, "until": so.until_ms, "limit": so.limit, "loop": so.loop,
+                            **({"source": opts.source_identity} if opts.source_identity else {})})
     state_path = opts.state_path or default_state_path(settings, identity)
     summary = Summary(topic=topic, state_file=str(state_path))
     state, skip_below, found = _start_state(opts, settings, identity, state_path, summary, note)
@@ -115,7 +120,7 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
 
     stats = ReadStats()
     total_bytes = None
-    if not so.loop and all(p.suffix != ".gz" for p in paths):
+    if paths and not so.loop and all(p.suffix != ".gz" for p in paths):
         total_bytes = sum(p.stat().st_size for p in paths)
     if progress is not None and progress.total is None:
         progress.total = so.limit or total_bytes
@@ -148,7 +153,7 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             tick()
 
     n = 0
-    for item in items(paths, so, stats):
+    for item in items(source, so, stats):
         if stop.reason is not None:
             break
         n += 1

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator, Literal, NamedTuple, Sequence
+from typing import Callable, Iterator, Literal, NamedTuple
 
-from producer.merge import ReadStats, merged_items
+from producer.merge import Merged, ReadStats
 from producer.verdicts import Quick
+
+#: yields one pass over the input: ts-ordered (ts, raw line, verdict, source, line number)
+Source = Callable[[ReadStats], Iterator[Merged]]
 
 Action = Literal["send", "invalid", "window"]
 
@@ -54,7 +56,7 @@ def rewrite_ts(raw: bytes, old: int, new: int) -> bytes:
     raise ValueError("ts field not found in line")  # cannot happen for a line that parsed with this ts
 
 
-def items(paths: Sequence[Path], opts: StreamOptions, stats: ReadStats) -> Iterator[Item]:
+def items(source: Source, opts: StreamOptions, stats: ReadStats) -> Iterator[Item]:
     """Every line of every pass, with its position and what to do with it."""
     pos = 0
     sent = 0
@@ -65,7 +67,7 @@ def items(paths: Sequence[Path], opts: StreamOptions, stats: ReadStats) -> Itera
     limit = opts.limit
     while True:
         first = last = None
-        for ts, raw, q, source, lineno in merged_items(paths, stats):
+        for ts, raw, q, origin, lineno in source(stats):
             if hi is not None and ts >= hi and q.event is not None:
                 break  # files are ts-sorted: nothing later is inside the window
             if q.event is None:
@@ -82,7 +84,7 @@ def items(paths: Sequence[Path], opts: StreamOptions, stats: ReadStats) -> Itera
                 last = ts if last is None else max(last, ts)
                 if shift:
                     raw = rewrite_ts(raw, ts, ts + shift)
-            yield Item(pos, action, ts + shift, raw, q, source, lineno)
+            yield Item(pos, action, ts + shift, raw, q, origin, lineno)
             pos += 1
         if not opts.loop or first is None or (limit is not None and sent >= limit):
             return

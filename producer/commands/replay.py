@@ -1,10 +1,14 @@
-"""`python -m producer replay PATH...`: replay event logs into Kafka (see ``producer.replay``)."""
+"""`python -m producer replay PATH...`: replay event logs into Kafka (see ``producer.replay``).
+
+The Kafka, pacing and resume options are shared with `python -m producer simulate` (``add_send_args``).
+"""
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from contracts.settings import Settings
 from producer.cli import UserError
@@ -22,6 +26,12 @@ def add_parser(subparsers) -> None:
                     "merged into one event-time order; each file must be sorted by ts (out-of-order lines are "
                     "counted and sent where they stand).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="log files, .gz files, folders or globs")
+    add_send_args(p)
+    p.set_defaults(run=run)
+
+
+def add_send_args(p: argparse.ArgumentParser) -> None:
+    """Where to send, how fast, which part, and resume: the options replay and simulate share."""
     p.add_argument("--topic", help="event topic (default: SPARKIFY_TOPIC or sparkify-events)")
     p.add_argument("--partitions", type=int, help="partitions when the topic is created (default: settings)")
     pace = p.add_mutually_exclusive_group()
@@ -46,10 +56,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--progress-every", type=float, metavar="S",
                    help="seconds between progress lines (default: 0.25 on a terminal, 10 otherwise)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line on stdout")
-    p.set_defaults(run=run)
 
 
-def _options(args: argparse.Namespace, settings: Settings) -> ReplayOptions:
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    return settings.replace(kafka_bootstrap=args.bootstrap) if args.bootstrap else settings
+
+
+def options_from(args: argparse.Namespace, settings: Settings, paths: list[str], **extra: Any) -> ReplayOptions:
     for name in ("speed", "rate", "limit", "partitions", "duration", "connect_timeout"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -62,18 +76,15 @@ def _options(args: argparse.Namespace, settings: Settings) -> ReplayOptions:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return ReplayOptions(
-        paths=args.paths, topic=args.topic or settings.topic,
+        paths=paths, topic=args.topic or settings.topic,
         partitions=args.partitions or settings.topic_partitions,
         speed=args.speed, rate=args.rate, stream=stream, dead_letter_topic=args.dead_letter_topic,
         resume=args.resume, state_path=args.state, state_every_s=args.state_every, duration_s=args.duration,
-        connect_timeout_s=args.connect_timeout)
+        connect_timeout_s=args.connect_timeout, **extra)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    if args.bootstrap:
-        settings = settings.replace(kafka_bootstrap=args.bootstrap)
-    opts = _options(args, settings)
+def execute(opts: ReplayOptions, settings: Settings, args: argparse.Namespace) -> int:
+    """Run with Ctrl-C/SIGTERM as a clean stop, print the summary; exit 1 if anything was not acknowledged."""
     stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set(signal.Signals(signum).name))
@@ -87,3 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(summary.to_json(), flush=True)
     return 1 if (summary.failed or summary.unconfirmed) else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    return execute(options_from(args, settings, args.paths), settings, args)

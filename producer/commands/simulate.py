@@ -1,0 +1,56 @@
+"""`python -m producer simulate`: the simulator streaming straight into Kafka, no file in between.
+
+Same simulation options as `generate` and the same sending options as `replay` (pacing, window, limit,
+loop, dead letters, resume). The simulator is deterministic for a config, so positions, and with them
+``--resume``, work exactly as for files.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Iterator
+
+from producer.commands.replay import add_send_args, execute, options_from, settings_from
+from producer.merge import Merged, ReadStats
+from producer.verdicts import quick_verdict
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("simulate", help="simulate Sparkify users straight into Kafka",
+                              description="Run the simulator (eventsim's model, see `generate`) and send its "
+                                          "events to Kafka in event-time order, like `replay`.")
+    p.add_argument("--users", type=int, default=225, help="initial users (default 225)")
+    p.add_argument("--days", type=int, default=63, help="days simulated (default 63)")
+    p.add_argument("--start", default="2018-10-01", help="first day, YYYY-MM-DD, 00:00 UTC (default 2018-10-01)")
+    p.add_argument("--growth", type=float, default=None, help="compound annual growth of users (default 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cohorts", default="default", help="cohort mix name=weight,... (see `generate --help`)")
+    p.add_argument("--paid-weight", type=float, default=None,
+                   help="initial users' paid weight against free 10 (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
+    add_send_args(p)
+    p.set_defaults(run=run)
+
+
+def simulator_source(config):
+    """A ``stream.Source`` running the simulator once per pass."""
+    from producer.simulator import simulate
+
+    def one_pass(stats: ReadStats) -> Iterator[Merged]:
+        for n, (ts, line) in enumerate(simulate(config), 1):
+            stats.lines += 1
+            stats.bytes += len(line) + 1
+            yield ts, line, quick_verdict(line), "simulator", n
+
+    return one_pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from producer.commands.generate import build_config
+
+    config = build_config(args)
+    settings = settings_from(args)
+    identity = {k: (str(v) if not isinstance(v, (int, float, str, dict)) else v)
+                for k, v in dataclasses.asdict(config).items() if k != "workers"}
+    opts = options_from(args, settings, [], source=simulator_source(config), source_identity={"simulator": identity})
+    return execute(opts, settings, args)
