@@ -40,6 +40,8 @@ class Compiled:
     cancel: tuple[bool, ...]
     auth: tuple[str, ...]
     level: tuple[str, ...]
+    #: 'free'/'paid' -> the very string objects in ``level`` (the hot loop compares with ``is``)
+    level_name: dict[str, str]
 
 
 @lru_cache(maxsize=None)
@@ -73,6 +75,8 @@ def compiled(cohort_name: str) -> Compiled:
             ds.append(states[(page, *key)])
         cs[-1] = 1.0 + 1e-12
         first_cum[key], first_dest[key] = tuple(cs), tuple(ds)
+    level_name = {"free": "free", "paid": "paid"}
+    levels = tuple(level_name[s[2]] for s in order)
     frag = []
     for page, auth, level in order:
         method, status = model.method_status(page)
@@ -84,7 +88,7 @@ def compiled(cohort_name: str) -> Compiled:
         tuple(model.method_status(s[0])[1] == 307 for s in order),
         tuple(s[0] == "NextSong" for s in order),
         tuple(s[0] == CANCEL_PAGE for s in order),
-        tuple(s[1] for s in order), tuple(s[2] for s in order),
+        tuple(s[1] for s in order), levels, level_name,
     )
 
 
@@ -141,8 +145,9 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
     blk = BLOCK
     ui = ei = si = blk  # empty: the first use draws a block
     level_history: list[list] = [] if registration_ms is None else [[registration_ms, level]]
+    cur_level = None if registration_ms is None else c.level_name[level]  # level of the last visible event
     cancel_ts = None
-    seen = False
+    first_line = len(lines_out)
     gap_s = model.SESSION_GAP_S
     ts_append, line_append = ts_out.append, lines_out.append
     n_session = 0
@@ -194,13 +199,12 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
             song_end = t + int(song_len[k])
         while True:
             if visible[s]:
-                if registration_ms is None:  # a Guest just registered
-                    registration_ms = t * 1000
-                    tail = f'{person}"registration":{registration_ms},"gender":"{gender}"'
-                    level_history.append([registration_ms, s_level[s]])
-                elif s_level[s] != level_history[-1][1]:
-                    level_history.append([t * 1000, s_level[s]])
-                seen = True
+                if s_level[s] is not cur_level:  # registration (cur_level None) or level change
+                    cur_level = s_level[s]
+                    if registration_ms is None:  # a Guest just registered
+                        registration_ms = t * 1000
+                        tail = f'{person}"registration":{registration_ms},"gender":"{gender}"'
+                    level_history.append([t * 1000, cur_level])
                 line_append(f'{{"ts":{t}000{pv}{frag[s]}{item}{tail}{song}}}\n')
             else:
                 line_append(f'{{"ts":{t}000{ph}{frag[s]}{item}}}\n')
@@ -246,13 +250,18 @@ def simulate_user(index: int, arrival_s: int | None, seed: int, mix: dict[str, f
             break
         auth, level = s_auth[s], s_level[s]
         t_prev = t
-    if not seen:
+    if not any_visible(lines_out, first_line):
         return None
     return UserTruth(
         userId=uid, cohort=cohort_name, alpha_s=round(alpha, 3), beta_s=round(beta, 1),
         registration=registration_ms, level_history=level_history, cancel_ts=cancel_ts,
         daily_hazard={k: round(v, 8) for k, v in daily_hazard(cohort_name, alpha, beta, off.fraction).items()},
     )
+
+
+def any_visible(lines: list[str], start: int) -> bool:
+    """Whether any line from ``start`` on carries a userId (hidden lines have ``"userId":""``)."""
+    return any('"userId":""' not in lines[k][:60] for k in range(start, len(lines)))
 
 
 def _share(weights: dict[str, float], key: str) -> float:
