@@ -97,8 +97,6 @@ def save_state(path: Path, state: ReplayState) -> None:
     os.replace(tmp, path)
 
 
-def header_value(run_id: str, pos: int) -> bytes:
-    return f"{run_id}:{pos}".encode()
 
 
 def delivered_after(settings: Settings, topics: Iterable[str], run_id: str, acked: int,
