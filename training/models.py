@@ -50,7 +50,7 @@ def _fit_hgb(X: np.ndarray, y: np.ndarray, **params: Any) -> TreeScorer:
 
 GRIDS: dict[str, tuple[Callable[..., Any], dict[str, list]]] = {
     "sklearn_logistic_regression": (_fit_linear, {"C": [0.1, 1.0]}),
-    "sklearn_hist_gradient_boosting": (_fit_hgb, {"max_iter": [150], "learning_rate": [0.05, 0.1],
+    "sklearn_hist_gradient_boosting": (_fit_hgb, {"max_iter": [120], "learning_rate": [0.1],
                                                   "max_depth": [3, 5], "max_leaf_nodes": [15],
                                                   "l2_regularization": [1.0]}),
 }

@@ -78,6 +78,11 @@ def run(cfg: Config, spark, stages: Stages | None = None) -> ModelArtifact:
             cands += models.spark_candidates(spark, X[tr], pit.y[tr], pit.users[tr], spark_names)
         return cands
 
+    # OpenMP threads of scikit-learn spin against Spark's JVM on a small, shared machine: one is faster
+    from threadpoolctl import threadpool_limits
+
+    threads = int(os.environ.get("SPARKIFY_TRAIN_THREADS", "1"))
+    limiter = threadpool_limits(threads)
     candidates = stages.run("fit_candidates", fit_all)
     selectable = [c for c in candidates if c.selectable]
     if not selectable:
@@ -151,6 +156,7 @@ def run(cfg: Config, spark, stages: Stages | None = None) -> ModelArtifact:
         return art
 
     art = stages.run("save", save)
+    limiter.restore_original_limits()
     import matplotlib.pyplot as plt
     plt.close("all")
     return art
@@ -160,7 +166,10 @@ def backtest(chosen: models.Candidate, X: np.ndarray, pit: dataset.PointInTime, 
              days: list[int], cfg: Config) -> dict:
     """Train (same model, same params) on early cutoffs whose labels are known before the split time,
     test on the later cutoffs of the test users."""
-    split_day = days[len(days) // 2]
+    later = [d for d in days if d >= days[0] + cfg.horizon_days]
+    if not later:
+        return {"note": "too few cutoffs for a backtest"}
+    split_day = later[len(later) // 2] if len(later) > 2 else later[0]
     split_ms = dataset.cutoff_ms(split_day)
     early = tr & (pit.cutoffs + cfg.horizon_days * DAY_MS <= split_ms)
     late = test & (pit.cutoffs >= split_ms)
