@@ -99,10 +99,8 @@ def _build_aggregates() -> tuple[Aggregate, ...]:
         Aggregate("first_ts", from_col("ts"), "min"),
         Aggregate("last_ts", from_col("ts"), "max"),
         Aggregate("registration", from_col("registration"), "max"),
-        Aggregate("level", from_col("level"), "last"),
-        Aggregate("gender", from_col("gender"), "last"),
-        Aggregate("name", _name_expr, "last"),
-        Aggregate("location", from_col("location"), "last"),
+        Aggregate("level", lambda _e: _code("level"), "last"),
+        Aggregate("gender", lambda _e: _code("gender"), "last"),
         Aggregate("churn_ts", lambda _e: _ts_if_page(CANCEL_PAGE), "max"),
         Aggregate("n_paid_events", lambda _e: _level_is("paid"), "sum"),
         Aggregate("listen_s", lambda _e: _listen_seconds(), "sum"),
@@ -113,6 +111,21 @@ def _build_aggregates() -> tuple[Aggregate, ...]:
     aggs += [Aggregate(f"n_{_snake(p)}", (lambda page: (lambda _e: _is_page(page)))(p), "sum") for p in COUNTED_PAGES]
     aggs += [Aggregate(f"dk{tau}_{short}", _decayed(page, tau), "sum") for short, page in DECAYED for tau in TAUS_DAYS]
     return tuple(aggs)
+
+
+#: Values of the "latest" aggregates, coded so that the aggregation buffer stays a long (see _latest).
+LAST_CODES: dict[str, tuple[str, ...]] = {"level": ("free", "paid"), "gender": ("F", "M")}
+_CODE_BITS = 3  # codes 1..7; 0 = no value
+
+
+def _code(column: str):
+    from pyspark.sql import functions as F
+
+    expr = None
+    for i, value in enumerate(LAST_CODES[column], 1):
+        expr = (F.when(F.col(column) == value, F.lit(i)) if expr is None
+                else expr.when(F.col(column) == value, F.lit(i)))
+    return expr
 
 
 def _lit1():
@@ -149,16 +162,31 @@ AGGREGATES: tuple[Aggregate, ...] = _build_aggregates()
 #: Names of the raw aggregate outputs (the columns next to ``userId`` after ``groupBy("userId").agg(...)``).
 RAW_COLUMNS: tuple[str, ...] = tuple(a.name for a in AGGREGATES)
 #: Raw columns holding text (everything else is numeric).
-TEXT_COLUMNS: tuple[str, ...] = ("level", "gender", "name", "location")
+TEXT_COLUMNS: tuple[str, ...] = ("level", "gender")
 
 
 # ---------------------------------------------------------------------------------------------- Spark side
 
-def _latest_struct(agg: Aggregate, epoch_ms: int):
+def _latest_coded(agg: Aggregate, epoch_ms: int):
+    """max(ts * 8 + code) over events with a value: the latest value (ties broken by code), as one long.
+
+    A string or struct in an aggregation buffer makes Spark fall back from hash to sort-based aggregation,
+    which measured 4x slower here (21k vs 82k events/s on the same aggregates); a long keeps it hashed.
+    """
     from pyspark.sql import functions as F
 
-    value = agg.expr(epoch_ms)
-    return F.max(F.when(value.isNotNull(), F.struct(F.col("ts").alias("ts"), value.alias("v"))))
+    code = agg.expr(epoch_ms)
+    return F.max(F.when(code.isNotNull(), F.col("ts") * F.lit(1 << _CODE_BITS) + code))
+
+
+def _decode(coded, name: str):
+    from pyspark.sql import functions as F
+
+    code = F.pmod(coded, F.lit(1 << _CODE_BITS))
+    expr = None
+    for i, value in enumerate(LAST_CODES[name], 1):
+        expr = F.when(code == i, F.lit(value)) if expr is None else expr.when(code == i, F.lit(value))
+    return expr
 
 
 def raw_aggregate_columns(epoch_ms: int) -> list:
@@ -171,17 +199,17 @@ def raw_aggregate_columns(epoch_ms: int) -> list:
     cols = []
     for a in AGGREGATES:
         if a.merge == "last":
-            cols.append(_latest_struct(a, epoch_ms).getField("v").alias(a.name))
+            cols.append(_decode(_latest_coded(a, epoch_ms), a.name).alias(a.name))
         else:
             cols.append(getattr(F, a.merge)(a.expr(epoch_ms)).alias(a.name))
     return cols
 
 
 def partial_aggregate_columns(epoch_ms: int) -> list:
-    """Like :func:`raw_aggregate_columns`, but "latest" values keep their ``struct(ts, v)`` so partials merge."""
+    """Like :func:`raw_aggregate_columns`, but "latest" values stay coded (``ts * 8 + code``) so partials merge."""
     from pyspark.sql import functions as F
 
-    return [_latest_struct(a, epoch_ms).alias(a.name) if a.merge == "last"
+    return [_latest_coded(a, epoch_ms).alias(a.name) if a.merge == "last"
             else getattr(F, a.merge)(a.expr(epoch_ms)).alias(a.name) for a in AGGREGATES]
 
 
@@ -195,10 +223,19 @@ def merge_aggregate_columns() -> list:
     cols = []
     for a in AGGREGATES:
         if a.merge == "last":
-            cols.append(F.max(F.col(a.name)).getField("v").alias(a.name))
+            cols.append(_decode(F.max(F.col(a.name)), a.name).alias(a.name))
         else:
             cols.append(getattr(F, a.merge)(F.col(a.name)).alias(a.name))
     return cols
+
+
+def profile_columns() -> list:
+    """Display text of a user (name, location): not features, and kept out of the streaming state because
+    strings in an aggregation buffer cost a sort-based aggregation. For a batch ``groupBy("userId")``."""
+    from pyspark.sql import functions as F
+
+    return [F.max_by(_name_expr(0), F.when(_name_expr(0).isNotNull(), F.col("ts"))).alias("name"),
+            F.max_by(F.col("location"), F.when(F.col("location").isNotNull(), F.col("ts"))).alias("location")]
 
 
 def read_events(spark, paths: str | Sequence[str]):
