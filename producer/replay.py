@@ -58,6 +58,7 @@ class ReplayOptions:
     duration_s: float | None = None  # stop after this much wall time of sending
     flush_timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
+    parse_workers: int = 0  # processes validating lines of large inputs (0: in the main process; the CLI uses 2)
     producer_overrides: dict[str, Any] = field(default_factory=dict)
     #: instead of ``paths``: a generated input (e.g. the simulator) and what identifies it for --resume
     source: Source | None = None
@@ -73,7 +74,7 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
     """Send the logs; return the summary once everything sent is acknowledged (or failed/timed out)."""
     stop = stop or StopFlag()
     paths = expand_paths(opts.paths) if opts.source is None else []
-    source = opts.source or file_source(paths)
+    source = opts.source or file_source(paths, opts.parse_workers)
     pacer = Pacer(speed=opts.speed, rate=opts.rate)
     topic, dlt = opts.topic, opts.dead_letter_topic
     ensure_topic(settings, topic, opts.partitions, timeout=opts.connect_timeout_s)

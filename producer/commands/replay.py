@@ -56,6 +56,8 @@ def add_send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress-every", type=float, metavar="S",
                    help="seconds between progress lines (default: 0.25 on a terminal, 10 otherwise)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line on stdout")
+    p.add_argument("--parse-workers", type=int, default=2, metavar="N",
+                   help="processes validating lines of inputs over 16 MB (default 2; 0: none)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -80,7 +82,7 @@ def options_from(args: argparse.Namespace, settings: Settings, paths: list[str],
         partitions=args.partitions or settings.topic_partitions,
         speed=args.speed, rate=args.rate, stream=stream, dead_letter_topic=args.dead_letter_topic,
         resume=args.resume, state_path=args.state, state_every_s=args.state_every, duration_s=args.duration,
-        connect_timeout_s=args.connect_timeout, **extra)
+        connect_timeout_s=args.connect_timeout, parse_workers=max(0, args.parse_workers), **extra)
 
 
 def execute(opts: ReplayOptions, settings: Settings, args: argparse.Namespace) -> int:

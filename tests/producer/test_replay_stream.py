@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from producer.merge import ReadStats, file_source
+from producer.merge import ReadStats, file_source, merged_items
 from producer.resume import AckTracker
 from producer.stream import StreamOptions, items, rewrite_ts
 from producer.timeparse import parse_event_time
@@ -93,3 +93,22 @@ def test_parse_event_time(text, ms):
 def test_parse_event_time_rejects_garbage():
     with pytest.raises(ValueError, match="neither epoch"):
         parse_event_time("yesterday")
+
+
+def test_parallel_validation_gives_the_same_stream(tmp_path, monkeypatch):
+    import producer.parallel_verdicts as pv
+
+    monkeypatch.setattr(pv, "CHUNK_LINES", 7)  # many chunks, a partial last one
+    events = make_events(120, users=4, hidden_every=9)
+    write_log(tmp_path / "a.jsonl", events[0::2], bad_lines={3: b"nope", 20: b'{"ts": 1538352000000}'})
+    write_log(tmp_path / "b.jsonl", events[1::2], bad_lines={0: b"[]"})
+    files = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    s1, s2 = ReadStats(), ReadStats()
+    serial = list(items(lambda st: merged_items(files, st), StreamOptions(), s1))
+    parallel = list(items(lambda st: merged_items(files, st, workers=2), StreamOptions(), s2))
+    assert [(i.pos, i.action, i.ts, i.raw, i.verdict.status, i.verdict.reason, i.source, i.lineno) for i in serial] == \
+        [(i.pos, i.action, i.ts, i.raw, i.verdict.status, i.verdict.reason, i.source, i.lineno) for i in parallel]
+    for a, b in zip(serial, parallel):
+        if a.verdict.event is not None:
+            assert {k: a.verdict.event.get(k) for k in ("ts", "userId", "sessionId")} == b.verdict.event
+    assert (s1.lines, s1.bytes, s1.out_of_order) == (s2.lines, s2.bytes, s2.out_of_order)
