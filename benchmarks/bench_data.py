@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ def one_run(args: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "producer", "generate", "--users", str(args.users), "--days", str(args.days),
            "--seed", str(args.seed), "--workers", str(args.workers), "--out", str(args.out)]
     t0 = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     proc = psutil.Process(child.pid)
     peak = 0
@@ -48,12 +50,17 @@ def one_run(args: argparse.Namespace) -> dict:
             pass
         time.sleep(0.2)
     seconds = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # generate + its (reaped) worker processes
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     err = child.stderr.read() if child.stderr else ""
     if child.returncode != 0:
         sys.exit(f"generate failed ({child.returncode}): {err.strip()[-500:]}")
     m = re.search(r"wrote ([\d,]+) events of ([\d,]+) users \(([\d,]+) churned\)", err)
     events = int(m.group(1).replace(",", "")) if m else 0
     return {"seconds": round(seconds, 1), "events": events, "events_per_s": round(events / seconds),
+            "cpu_seconds": round(cpu, 1), "events_per_cpu_s": round(events / max(cpu, 1e-9)),
+            # the wall time the same CPU work needs on 2 idle cores (the machine is shared: see load average)
+            "idle_2core_seconds_est": round(cpu / 2, 1),
             "peak_rss_mb": round(peak / 2**20), "bytes": Path(args.out).stat().st_size,
             "users": int(m.group(2).replace(",", "")) if m else None,
             "churned": int(m.group(3).replace(",", "")) if m else None}
@@ -76,14 +83,19 @@ def main() -> None:
         r = one_run(args)
         runs.append(r)
         print(f"run {k + 1}: {r['events']:,} events in {r['seconds']:.1f} s = {r['events_per_s']:,} events/s, "
-              f"peak RSS {r['peak_rss_mb']:,} MB, {r['bytes'] / 1e9:.2f} GB "
+              f"peak RSS {r['peak_rss_mb']:,} MB, {r['bytes'] / 1e9:.2f} GB, CPU {r['cpu_seconds']:.0f} s "
+              f"({r['events_per_cpu_s']:,} events per CPU-s) "
               f"(load average {psutil.getloadavg()[0]:.1f})", flush=True)
-    med = {key: statistics.median(r[key] for r in runs) for key in ("seconds", "events_per_s", "peak_rss_mb")}
-    print(f"median: {med['seconds']:.1f} s, {med['events_per_s']:,.0f} events/s, peak RSS {med['peak_rss_mb']:,.0f} MB")
+    med = {key: statistics.median(r[key] for r in runs)
+           for key in ("seconds", "events_per_s", "peak_rss_mb", "cpu_seconds", "events_per_cpu_s")}
+    print(f"median: {med['seconds']:.1f} s, {med['events_per_s']:,.0f} events/s, peak RSS {med['peak_rss_mb']:,.0f} MB, "
+          f"CPU {med['cpu_seconds']:.0f} s ({med['events_per_cpu_s']:,.0f} events per CPU-s)")
     print(json.dumps({"benchmark": "data", "users": args.users, "days": args.days, "workers": args.workers,
                       "runs": len(runs), "events": runs[-1]["events"], "bytes": runs[-1]["bytes"],
                       "seconds_median": med["seconds"], "events_per_s_median": med["events_per_s"],
-                      "peak_rss_mb_median": med["peak_rss_mb"], "out": str(args.out),
+                      "peak_rss_mb_median": med["peak_rss_mb"], "cpu_seconds_median": med["cpu_seconds"],
+                      "events_per_cpu_s_median": med["events_per_cpu_s"],
+                      "load_average": round(psutil.getloadavg()[0], 1), "out": str(args.out),
                       "per_run": runs}))
 
 

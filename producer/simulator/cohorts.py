@@ -18,7 +18,7 @@ COHORT_NAMES: tuple[str, ...] = (TEMPLATE_NAME, *TIMING_VARIANTS, *BEHAVIOUR_VAR
 
 #: Default population mix (weights need not sum to 1). Calibrated against the mini log.
 DEFAULT_MIX: dict[str, float] = {
-    "Accordion": 0.26,  # the template
+    "Accordion": 0.24,  # the template
     "Horn": 0.10,  # template behaviour, sessions every 3 days
     "Whistle": 0.10,  # happy
     "Xylophone": 0.07,  # very happy
@@ -27,8 +27,8 @@ DEFAULT_MIX: dict[str, float] = {
     "Marimba": 0.09,  # error-prone
     "Piano": 0.06,  # adverts+, cancellation+
     "Saxophone": 0.04,  # adverts+++, cancellation++, upgrade++
-    "Nagara": 0.03,  # ad-heavy
-    "Tuba": 0.03,  # adverts++++, cancellation+++
+    "Nagara": 0.04,  # ad-heavy
+    "Tuba": 0.04,  # adverts++++, cancellation+++
 }
 
 
