@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
+from pathlib import Path
 
 from producer.cli import UserError
 
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from producer.simulator import generate
 
     config = build_config(args)
+    if Path(args.out).is_dir() or args.out.endswith(("/", os.sep)):
+        raise UserError(f"--out {args.out} is a folder; give a file name, e.g. {Path(args.out) / 'sim.json'}")
     t0 = time.perf_counter()
     result = generate(config, args.out)
     secs = time.perf_counter() - t0

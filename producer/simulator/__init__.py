@@ -19,8 +19,9 @@ Python API (for replay and tests)::
 
 ``simulate(config, truths=None)``: if ``truths`` is a list, the users' ``UserTruth`` records are appended
 to it before the first event is yielded. Same config => same events and bytes, whatever ``workers`` is.
-The simulation runs in user shards (``workers`` processes) into temporary files next to the system temp
-folder; they are removed when the iterator is exhausted or closed.
+The simulation runs in user shards (``workers`` processes) into temporary files in the system temp folder
+(as large as the log itself); they are removed when the iterator is exhausted or closed. The first event
+comes once every user has been simulated (a few seconds for hundreds of users).
 """
 from __future__ import annotations
 

@@ -211,7 +211,8 @@ def test_cohort_mix_parsing():
 
 
 def test_generate_cli_errors_are_one_line(tmp_path, capsys):
-    for argv in (["--users", "0"], ["--start", "2018-02-30"], ["--cohorts", "Banana=1"], ["--days", "0"]):
-        assert main(["generate", *argv, "--out", str(tmp_path / "x.json")]) == 2
+    for argv in (["--users", "0"], ["--start", "2018-02-30"], ["--cohorts", "Banana=1"], ["--days", "0"],
+                 ["--out", str(tmp_path)]):
+        assert main(["generate", "--out", str(tmp_path / "x.json"), *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err
