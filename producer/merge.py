@@ -78,10 +78,10 @@ def merged_items(paths: Sequence[Path], stats: ReadStats, workers: int = 0) -> I
 def _merged_parallel(paths: Sequence[Path], stats: ReadStats, workers: int) -> Iterator[Merged]:
     import multiprocessing
 
-    from producer.parallel_verdicts import file_items_parallel
+    from producer.parallel_verdicts import detach_worker, file_items_parallel
 
     # spawn, not fork: the parent already runs librdkafka threads, which a fork would copy half-way
-    pool = multiprocessing.get_context("spawn").Pool(workers)
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=detach_worker)
     try:
         iters = [file_items_parallel(p, stats, pool) for p in paths]
         yield from (iters[0] if len(iters) == 1 else heapq.merge(*iters, key=itemgetter(0)))

@@ -24,9 +24,22 @@ if TYPE_CHECKING:
 
 CHUNK_LINES = 4096
 AHEAD = 6
+RESULT_TIMEOUT_S = 120.0  # a chunk takes well under a second; a lost worker must not hang replay
 _VALID, _HIDDEN, _INVALID = 0, 1, 2
 _STATUS = ("valid", "hidden", "invalid")
 _new_tuple = tuple.__new__
+
+
+def detach_worker() -> None:
+    """Pool initializer: leave the terminal's process group.
+
+    Ctrl-C (and ``kill -- -pgid``) then reaches only the main process, which stops cleanly and ends the
+    pool itself; workers never print a KeyboardInterrupt traceback. If the main process dies, workers
+    exit on their closed pipe.
+    """
+    import os
+
+    os.setpgrp()
 
 
 def verdict_columns(raws: list[bytes]) -> tuple[list, bytes, list, list, dict[int, tuple]]:
@@ -87,7 +100,7 @@ def file_items_parallel(path: Path, stats: "ReadStats", pool) -> Iterator["Merge
         if not pending:
             break
         (raws, linenos), result = pending.popleft()
-        ts_col, codes, uid_col, sid_col, bad = result.get()
+        ts_col, codes, uid_col, sid_col, bad = result.get(timeout=RESULT_TIMEOUT_S)
         for i, raw in enumerate(raws):
             n += 1
             stats.lines += 1

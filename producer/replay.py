@@ -161,6 +161,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
         if stop.reason is not None:
             break
         n += 1
+        if n == 1:  # the clock (rate, --duration, events/s) starts with the first line, not with start-up
+            start = time.monotonic()
         if not n & 1023:
             summary.sent = sent
             poll(0)
