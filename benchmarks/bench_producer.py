@@ -3,7 +3,7 @@
 1. A 1M-event log from the simulator (``python -m producer generate``, cached in .local/bench/).
 2. A fresh local broker (devstack KafkaBroker, free port, temp folder).
 3. ``python -m producer replay LOG --max --limit N`` into a fresh 2-partition topic, 3 times: events/s =
-   acknowledged / (first send .. last ack), as the replay summary reports it; median.
+   acknowledged / (first line read .. last ack), as the replay summary reports it; median.
 4. ``org.apache.kafka.tools.ProducerPerformance`` with the same record count, payloads taken from the same
    log (so sizes and compressibility match) and the same producer settings (acks=all, idempotence,
    linger, batch size, compression, max in flight): median of 3 runs.
