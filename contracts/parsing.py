@@ -41,22 +41,26 @@ def _parse_schema():
 
 
 def _reason(raw: Column, text: Column, ev: Column) -> Column:
-    """The dead-letter reason of a record, or null when the record is an event (valid or hidden)."""
+    """The dead-letter reason of a record, or null when the record is an event (valid or hidden).
+
+    The variant parse that tells "not JSON" from "not an object" from "wrong type" runs only for records the
+    typed parse already rejected (a nested CASE), so well-formed records pay for one JSON parse only.
+    """
     variant = F.expr("try_parse_json(_text)")
-    is_corrupt = ev.isNull() | ev[CORRUPT].isNotNull()
-    missing = ev["ts"].isNull() | ev["page"].isNull()
-    missing_in_corrupt = (F.expr("try_variant_get(try_parse_json(_text), '$.ts')").isNull()
-                          | F.expr("try_variant_get(try_parse_json(_text), '$.page')").isNull())
+    corrupt_reason = (
+        F.when(variant.isNull(), F.lit(V.NOT_JSON))
+        .when(~F.expr("schema_of_variant(try_parse_json(_text))").startswith("OBJECT"), F.lit(V.NOT_OBJECT))
+        .when(F.expr("try_variant_get(try_parse_json(_text), '$.ts')").isNull()
+              | F.expr("try_variant_get(try_parse_json(_text), '$.page')").isNull(), F.lit(V.MISSING))
+        .otherwise(F.lit(V.WRONG_TYPE))
+    )
     return (
         F.when(raw.isNull(), F.lit(V.NOT_JSON))
         .when(F.length(raw) > MAX_LINE_BYTES, F.lit(V.TOO_LARGE))
         .when(~F.expr("is_valid_utf8(_raw)"), F.lit(V.NOT_UTF8))
-        .when(is_corrupt & variant.isNull(), F.lit(V.NOT_JSON))
-        .when(is_corrupt & ~F.expr("schema_of_variant(try_parse_json(_text))").startswith("OBJECT"), F.lit(V.NOT_OBJECT))
-        .when(is_corrupt & missing_in_corrupt, F.lit(V.MISSING))
-        .when(is_corrupt, F.lit(V.WRONG_TYPE))
-        .when(~text.rlike(r"\}\s*$"), F.lit(V.NOT_JSON))  # trailing data after the object
-        .when(missing, F.lit(V.MISSING))
+        .when(ev.isNull() | ev[CORRUPT].isNotNull(), corrupt_reason)
+        .when(~F.rtrim(text).endswith("}"), F.lit(V.NOT_JSON))  # trailing data after the object
+        .when(ev["ts"].isNull() | ev["page"].isNull(), F.lit(V.MISSING))
         .when(text.rlike(_NON_STRING_TOKEN), F.lit(V.WRONG_TYPE))
         .when(~ev["page"].isin(*PAGES), F.lit(V.UNKNOWN_PAGE))
         .when((ev["ts"] < TS_MIN_MS) | (ev["ts"] >= TS_MAX_MS), F.lit(V.BAD_VALUE))

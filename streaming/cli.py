@@ -16,6 +16,17 @@ from pathlib import Path
 from contracts.settings import Settings, SettingsError
 
 
+def _redact(url: str) -> str:
+    """The URL for logs and errors: a password in it (redis://user:pw@host) must never reach a log."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    return url if parts.password is None else url.replace(f":{parts.password}@", ":***@", 1)
+
+
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m streaming", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -76,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RedisError as exc:
-        print(f"error: Redis at {settings.redis_url} is not reachable: {exc}", file=sys.stderr)
+        print(f"error: Redis at {_redact(settings.redis_url)} is not reachable: {exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     queries = job.start()
     job.mark_started()
     logging.getLogger("streaming").info("streaming from %s topic %s into %s", settings.kafka_bootstrap,
-                                         settings.topic, settings.redis_url)
+                                         settings.topic, _redact(settings.redis_url))
     failed = False
     try:
         while not stop.is_set() and any(q.isActive for q in queries):

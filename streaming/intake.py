@@ -67,6 +67,33 @@ def write_dead_letters_to_kafka(invalid: DataFrame, options: dict[str, str], top
      .write.format("kafka").options(**options).option("topic", topic).option("includeHeaders", "true").save())
 
 
+def batch_profiles(batch: DataFrame) -> list[tuple[str, str, str]]:
+    """(userId, name, location) of the users in a batch, from their latest event.
+
+    Grouping by the text columns (not aggregating them) keeps Spark's hash aggregation: a user's name and
+    location rarely change, so this is about one row per user.
+    """
+    rows = (batch.where(F.col("verdict") == "valid")
+            .groupBy("userId", "firstName", "lastName", "location").agg(F.max("ts").alias("ts")).collect())
+    latest: dict[str, tuple[int, str, str]] = {}
+    for r in rows:
+        if r["userId"] not in latest or r["ts"] > latest[r["userId"]][0]:
+            name = " ".join(p for p in (r["firstName"], r["lastName"]) if p).strip()
+            latest[r["userId"]] = (r["ts"], name, r["location"] or "")
+    return [(uid, name, loc) for uid, (_, name, loc) in latest.items()]
+
+
+def write_profiles(client: Any, keys: RedisKeys, profiles: list[tuple[str, str, str]]) -> None:
+    """Display text of users (never features) into their hashes."""
+    def write() -> None:
+        pipe = client.pipeline(transaction=False)
+        for uid, name, location in profiles:
+            pipe.hset(keys.user(uid), mapping={"name": name, "location": location})
+        pipe.execute()
+
+    with_retry(write)
+
+
 def record_batch(client: Any, keys: RedisKeys, batch_id: int, counts: dict[str, int],
                  dead_letters: list[tuple[bytes, str, int, int]], maxlen: int) -> bool:
     """Add the counters and the dead letters once per batch id; False when the batch was already recorded."""

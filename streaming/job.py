@@ -122,7 +122,8 @@ class StreamingJob:
         ckpt = self.opts.checkpoint_dir
         scores = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._score_batch)
                   .option("checkpointLocation", str(ckpt / "scores")).trigger(**self._trigger()).start())
-        records = classified.select("key", "value", "partition", "offset", "verdict", "reason")
+        records = classified.select("key", "value", "partition", "offset", "verdict", "reason", "userId", "ts",
+                                    "firstName", "lastName", "location")
         intake_q = (records.writeStream.queryName("intake").foreachBatch(self._intake_batch)
                     .option("checkpointLocation", str(ckpt / "intake")).trigger(**self._trigger()).start())
         self.queries = [scores, intake_q]
@@ -177,6 +178,8 @@ class StreamingJob:
                             invalid.select("value", "reason", "partition", "offset")
                             .limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]
             intake.record_batch(self.redis, self.keys, batch_id, counts, dead, self.settings.alert_stream_maxlen)
+            if counts["valid_events"]:
+                intake.write_profiles(self.redis, self.keys, intake.batch_profiles(batch))
         finally:
             batch.unpersist()
 

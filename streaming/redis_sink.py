@@ -125,6 +125,8 @@ def with_retry(fn, retry_for_s: float = 600.0, first_delay_s: float = 0.2, max_d
     while True:
         try:
             return fn()
+        except redis.AuthenticationError:  # a ConnectionError subclass, but waiting cannot fix a wrong password
+            raise
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
             if time.monotonic() + delay > deadline:
                 raise

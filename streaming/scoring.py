@@ -88,8 +88,7 @@ def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -
         fields = {
             "risk": repr(float(risk[i])), "band": band_for(float(risk[i]), artifact.threshold),
             "drivers": drivers[i], "features": feature_json[i], "level": level,
-            "gender": str(row.gender or ""), "name": str(getattr(row, "name", "") or ""),
-            "location": str(getattr(row, "location", "") or ""), "n_events": str(int(row.n_events)),
+            "gender": str(row.gender or ""), "n_events": str(int(row.n_events)),
             "last_ts": str(int(row.last_ts)), "as_of": str(ctx.clock_ms), "model_version": artifact.version,
             "scored_at": scored_at,
         }
