@@ -2,7 +2,7 @@
 
 A user belongs to one cohort for life. The population is a weighted mixture of cohorts; the default mix
 (``DEFAULT_MIX``) was calibrated so that a simulated 225-user, 63-day log profiles like the public mini log
-(see docs/readme/data.md). Behaviour variants make thumbs-down, adverts, errors and downgrades carry churn
+(see the README, "Data: simulator, profile, download"). Behaviour variants make thumbs-down, adverts, errors and downgrades carry churn
 risk: grumpy and ad-heavy users see more of them *and* cancel more often.
 """
 from __future__ import annotations
