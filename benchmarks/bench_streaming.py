@@ -183,8 +183,9 @@ def main() -> None:
     args = p.parse_args()
     full = ROOT / "data" / "full" / "sparkify_full.json"
     log = args.log or (full if full.exists() and args.users == 22278 else simulated_log(args.users, args.days))
+    log = log.resolve()
     events = count_lines(log)
-    model_dir = ensure_model(args.model_dir, log)
+    model_dir = ensure_model(args.model_dir.resolve(), log)
     result: dict = {"log": str(log), "cores": args.cores, "partitions": args.partitions}
     with local_services() as (broker, server), tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         if "throughput" not in args.skip:
