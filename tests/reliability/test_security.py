@@ -1,0 +1,191 @@
+"""Security: every component authenticates to a password-protected Redis from SPARKIFY_REDIS_PASSWORD, no secret
+is in the code, the compose file or a log, Kafka security settings reach the producer, and the dashboard binds
+to loopback unless told otherwise.
+
+Passwords here are random per run, so a leak found in a log can only come from the run itself.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from contracts.redis_keys import RedisKeys
+from contracts.settings import Settings
+from contracts.validation import classify
+from devstack.services import RedisServer, free_port
+from tests.reliability.common import (DAY_MS, ROOT, first_ts, job_cmd, job_env, start_job, synthetic_model,
+                                      wait_exit)
+from tests.streaming.helpers import produce_lines, simulate_log
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
+
+#: literal assignments of password-like names: `password = "x..."`, `"token": "..."`, `SECRET: abc...`
+SECRET_ASSIGNMENT = re.compile(
+    r"""(?ix)(password|passwd|pwd|secret|token|api[_-]?key|sasl[_.]password)["']?\s*[:=]\s*["']?"""
+    r"""(?!\$\{|\s|["']|os\.environ|settings\.|self\.|args\.|none|null|true|false|<|\*|\{)([^"'\s,)}]{6,})""")
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|AKIA[0-9A-Z]{16}")
+
+
+@pytest.fixture
+def locked_redis(tmp_path):
+    password = secrets.token_urlsafe(18)
+    server = RedisServer("redis", free_port(), tmp_path / "redis", password=password).start()
+    yield server, password
+    server.stop()
+
+
+def _tracked_text_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return [ROOT / p for p in out if not p.endswith((".png", ".jpg", ".gz", ".jar", ".pkl", ".joblib", ".parquet"))]
+
+
+def test_no_secret_literals_in_code_or_compose():
+    hits = []
+    files = _tracked_text_files() + [ROOT / "docker-compose.yml"]
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except (OSError, IsADirectoryError):
+            continue
+        for lineno, line in enumerate(text.splitlines(), 1):
+            for m in SECRET_ASSIGNMENT.finditer(line):
+                value = m.group(2)
+                if not re.fullmatch(r"[A-Z0-9_]+|[a-z_]+\(.*|[a-z_.]+", value):  # env names, calls, attributes
+                    hits.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()[:120]}")
+            if PRIVATE_KEY.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{lineno}: private key or cloud key")
+    assert len(files) > 50
+    assert not hits, "\n".join(hits)
+
+
+def test_the_scan_finds_a_planted_secret():
+    """The scan above must be able to fail: it flags the kinds of literal it is there to catch."""
+    for planted in ['redis_password = "hunter2hunter2"', "SPARKIFY_REDIS_PASSWORD: s3cr3tvalue",
+                    '{"sasl.password": "abcdef123"}', "token='xoxb-1234567890'"]:
+        assert SECRET_ASSIGNMENT.search(planted), planted
+    for fine in ["SPARKIFY_REDIS_PASSWORD: ${SPARKIFY_REDIS_PASSWORD:-}", "password=settings.redis_password",
+                 'kw["password"] = self.redis_password']:
+        m = SECRET_ASSIGNMENT.search(fine)
+        assert m is None or re.fullmatch(r"[A-Z0-9_]+|[a-z_]+\(.*|[a-z_.]+", m.group(2)), fine
+
+
+def test_compose_file_takes_secrets_from_the_environment_only():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for line in compose.splitlines():
+        if re.search(r"PASSWORD\s*:", line):
+            assert re.search(r":\s*\$\{[A-Z_]+(:-)?\}\s*$", line), line
+
+
+def test_streaming_job_and_dashboard_authenticate_with_the_password_and_never_log_it(locked_redis, kafka_broker,
+                                                                                    tmp_path):
+    server, password = locked_redis
+    with pytest.raises(redis.AuthenticationError):  # the server really is locked
+        redis.Redis(port=server.port).ping()
+    log = simulate_log(tmp_path / "sim.json", users=8, days=5, seed=31)
+    lines = [x.rstrip(b"\n") for x in open(log, "rb") if x.strip()]
+    topic, prefix = f"sec-{uuid.uuid4().hex[:8]}", "sec"
+    produce_lines(kafka_broker.bootstrap, topic, lines)
+    model_dir = synthetic_model(tmp_path / "models", first_ts(log) // DAY_MS * DAY_MS)
+    env = job_env(prefix, SPARKIFY_REDIS_PASSWORD=password)
+
+    job_log = tmp_path / "job.log"
+    proc = start_job(job_cmd(kafka_broker.bootstrap, topic, server.url, model_dir, tmp_path / "ckpt", 5000,
+                             extra=("--log-level", "DEBUG")), env, job_log)
+    assert wait_exit(proc, 600, job_log) == 0, job_log.read_text(errors="replace")[-2000:]
+    client = server.client()
+    keys = RedisKeys(prefix)
+    assert int(client.hget(keys.health, "events_in")) == len(lines)
+    users = {v.event["userId"] for v in map(classify, lines) if v.status == "valid"}
+    assert client.zcard(keys.ranking) + client.zcard(keys.churned) == len(users) > 0  # executors' writers too
+
+    seed = subprocess.run([sys.executable, "-m", "dashboard", "seed", "--users", "5"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**env, "SPARKIFY_REDIS_URL": server.url,
+                                                       "SPARKIFY_REDIS_PREFIX": "dash"})
+    assert seed.returncode == 0, seed.stderr
+    from dashboard.data import snapshot
+
+    settings = Settings.from_env({"SPARKIFY_REDIS_URL": server.url, "SPARKIFY_REDIS_PASSWORD": password})
+    # the client the page builds (dashboard/app.py redis_client), then the page's data layer through it
+    client_like_page = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0,
+                                            **dict(tuple(sorted(settings.redis_kwargs().items()))))
+    snap = snapshot(client_like_page, RedisKeys(prefix))
+    assert not snap.empty and snap.top and snap.headline.active_users + snap.headline.churned == len(users)
+
+    wrong = subprocess.run([sys.executable, "-m", "dashboard", "seed", "--users", "1"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, env={**env, "SPARKIFY_REDIS_URL": server.url,
+                                                        "SPARKIFY_REDIS_PASSWORD": "not-" + password})
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+    for text in (job_log.read_text(errors="replace"), seed.stdout, seed.stderr, wrong.stdout, wrong.stderr):
+        assert password not in text
+    assert "streaming: batch" in job_log.read_text(errors="replace")  # the job did log (at --log-level DEBUG)
+
+
+def test_job_with_a_wrong_password_fails_fast_with_one_line(locked_redis, kafka_broker, tmp_path):
+    """A wrong password is not an outage: no 10-minute retry loop, exit 2 with one line and no secret in it."""
+    server, password = locked_redis
+    model_dir = synthetic_model(tmp_path / "models", 1538352000000)
+    wrong = "wrong-" + secrets.token_hex(8)
+    started = time.monotonic()
+    run = subprocess.run(job_cmd(kafka_broker.bootstrap, "nothing", server.url, model_dir, tmp_path / "ckpt", 100),
+                         cwd=ROOT, env=job_env("x", SPARKIFY_REDIS_PASSWORD=wrong), capture_output=True, text=True,
+                         timeout=400)
+    errors = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+    assert run.returncode == 2 and len(errors) == 1 and "Redis" in errors[0], run.stderr[-1500:]
+    assert wrong not in run.stderr + run.stdout and password not in run.stderr + run.stdout
+    assert time.monotonic() - started < 300
+
+
+def test_kafka_security_settings_reach_the_producer_and_the_spark_source():
+    from producer.kafka_out import client_config, producer_config
+
+    s = Settings.from_env({"SPARKIFY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "SPARKIFY_KAFKA_SASL_MECHANISM": "PLAIN",
+                           "SPARKIFY_KAFKA_SASL_USERNAME": "u", "SPARKIFY_KAFKA_SASL_PASSWORD": "p-" + uuid.uuid4().hex,
+                           "SPARKIFY_KAFKA_SSL_CAFILE": "/ca.pem"})
+    for cfg in (client_config(s), producer_config(s)):
+        assert cfg["security.protocol"] == "SASL_SSL" and cfg["sasl.password"] == s.kafka_sasl_password
+        assert cfg["ssl.ca.location"] == "/ca.pem"
+    opts = s.spark_kafka_options()
+    assert opts["kafka.security.protocol"] == "SASL_SSL" and s.kafka_sasl_password in opts["kafka.sasl.jaas.config"]
+    assert s.kafka_sasl_password not in repr(s)  # a logged settings object shows no secret
+    job_source = (ROOT / "streaming" / "job.py").read_text()
+    assert "options(**s.spark_kafka_options())" in job_source  # the source reads with them (and dead letters too)
+    assert "spark_kafka_options()" in job_source.split("_intake_batch", 1)[1]
+
+
+def test_dashboard_binds_loopback_by_default(tmp_path):
+    from dashboard.cli import _parser
+
+    assert Settings.from_env({}).dashboard_host == "127.0.0.1"
+    assert _parser(Settings.from_env({})).parse_args([]).host == "127.0.0.1"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SPARKIFY_DASHBOARD_HOST"}
+    env.update(SPARKIFY_DASHBOARD_PORT=str(port), SPARKIFY_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        listening: list = []
+        while time.monotonic() < deadline and not listening:
+            assert proc.poll() is None, "dashboard exited"
+            procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            listening = [c for p in procs for c in p.net_connections("inet")
+                         if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+            time.sleep(0.5)
+        assert listening, "the dashboard never listened"
+        assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1"}
+        with socket.socket() as s:  # reachable on loopback
+            assert s.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
