@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest -m "not reliability" -p no:cacheprovider
+	$(PY) -m pytest -m "not reliability" -p no:cacheprovider --timeout=900 --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -m "not integration and not reliability and not browser" -p no:cacheprovider

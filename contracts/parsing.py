@@ -59,7 +59,9 @@ def _reason(raw: Column, text: Column, ev: Column) -> Column:
         .when(F.length(raw) > MAX_LINE_BYTES, F.lit(V.TOO_LARGE))
         .when(~F.expr("is_valid_utf8(_raw)"), F.lit(V.NOT_UTF8))
         .when(ev.isNull() | ev[CORRUPT].isNotNull(), corrupt_reason)
-        .when(~F.rtrim(text).endswith("}"), F.lit(V.NOT_JSON))  # trailing data after the object
+        # trailing data after the object (JSON allows trailing space, tab, CR and LF); a line whose trailing
+        # data itself ends in "}" is not caught here (the producer's validator catches it)
+        .when(~F.rtrim(text, F.lit(" \t\r\n")).endswith("}"), F.lit(V.NOT_JSON))
         .when(ev["ts"].isNull() | ev["page"].isNull(), F.lit(V.MISSING))
         .when(text.rlike(_NON_STRING_TOKEN), F.lit(V.WRONG_TYPE))
         .when(~ev["page"].isin(*PAGES), F.lit(V.UNKNOWN_PAGE))

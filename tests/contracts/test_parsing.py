@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from contracts.validation import classify
@@ -35,8 +35,10 @@ CASES = [
     _dump({**GOOD, "sessionId": True}), _dump({**GOOD, "length": None}),
     _dump(GOOD).replace(b'"length": 277.89016', b'"length": NaN'),
     _dump({**GOOD, "song": 'He said "page": 5'}), _dump({**GOOD, "song": "caf\u00e9 \u2603"}),
-    b"x" * 70_000,
+    b"x" * 70_000, _dump(GOOD) + b" \t\r",
 ]
+# Known gap: data after the object that itself ends in "}" (e.g. two objects on one line) passes the Spark
+# check, which only looks at the line's last character; the producer's validator rejects such lines.
 
 
 def _spark_verdicts(spark, values: list[bytes]) -> list[tuple[str, str | None]]:
@@ -69,7 +71,8 @@ mutated_events = st.builds(
 raw_bytes = st.binary(max_size=200)
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.reliability  # minutes under shrinking; `make test-reliability` runs it
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 @given(batch=st.lists(mutated_events | raw_bytes | json_values.map(_dump), min_size=300, max_size=300))
 def test_fuzzed_records_agree(spark, batch):
     """Hypothesis draws 300 hostile records per example (4 examples: 1,200 records); Spark classifies them all in one job."""
