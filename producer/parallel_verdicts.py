@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from producer.logfiles import open_log
+from producer.logfiles import iter_numbered_lines
 from producer.verdicts import Quick, quick_verdict
 
 if TYPE_CHECKING:
@@ -67,17 +67,12 @@ def verdict_columns(raws: list[bytes]) -> tuple[list, bytes, list, list, dict[in
 def _chunks(path: Path, stats: "ReadStats") -> Iterator[tuple[list[bytes], list[int]]]:
     raws: list[bytes] = []
     linenos: list[int] = []
-    with open_log(path) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            stats.bytes += len(raw)
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            raws.append(raw)
-            linenos.append(lineno)
-            if len(raws) >= CHUNK_LINES:
-                yield raws, linenos
-                raws, linenos = [], []
+    for lineno, raw in iter_numbered_lines(path, stats):
+        raws.append(raw)
+        linenos.append(lineno)
+        if len(raws) >= CHUNK_LINES:
+            yield raws, linenos
+            raws, linenos = [], []
     if raws:
         yield raws, linenos
 
