@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, count_lines, emit, local_services, percentile, simulated_log
+from common import ROOT, count_lines, emit, local_services, percentile, poll_latency, simulated_log
 
 import redis
 
@@ -97,25 +97,8 @@ def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tm
         stop = threading.Event()
         latencies: list[tuple[float, float]] = []  # (send time, latency)
 
-        def poll() -> None:
-            while not stop.is_set():
-                with lock:
-                    users = [u for u, pending in sent.items() if pending]
-                if users:
-                    pipe = client.pipeline(transaction=False)
-                    for u in users:
-                        pipe.hmget(f"sparkify:user:{u}", "n_events", "scored_at")
-                    for u, (n, scored_at) in zip(users, pipe.execute()):
-                        if n is None:
-                            continue
-                        with lock:
-                            pending = sent[u]
-                            while pending and pending[0][0] <= int(n):
-                                _, t_send = pending.pop(0)
-                                latencies.append((t_send, int(scored_at) / 1000 - t_send))
-                time.sleep(0.05)
-
-        poller = threading.Thread(target=poll, daemon=True)
+        poller = threading.Thread(target=poll_latency, args=(client, "sparkify", sent, lock, latencies, stop, 0.05),
+                                  daemon=True)
         poller.start()
         start = time.time()
         n = 0

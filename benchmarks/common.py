@@ -8,8 +8,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, MutableMapping, MutableSequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,6 +59,36 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
     return float(ordered[k])
+
+
+def poll_latency(client: Any, prefix: str, pending: MutableMapping[str, MutableSequence[tuple[int, float]]],
+                 lock: threading.Lock, out: list[tuple[float, float]], stop: threading.Event,
+                 interval: float = 0.2) -> None:
+    """Until ``stop`` is set, turn sent events into latencies as the job scores them.
+
+    ``pending`` maps a user to its events not yet seen in Redis, oldest first, each as (the user's cumulative
+    count of events including this one, send time in epoch seconds); the sender appends to it under ``lock``.
+    An event is scored once the user hash's ``n_events`` reaches its count; its latency is the hash's
+    ``scored_at`` (epoch ms) minus its send time, appended to ``out`` as (send time, latency in seconds).
+    """
+    user_key = f"{prefix}:user:"
+    while not stop.is_set():
+        with lock:
+            users = [u for u, queue in pending.items() if queue]
+        if users:
+            pipe = client.pipeline(transaction=False)
+            for u in users:
+                pipe.hmget(user_key + u, "n_events", "scored_at")
+            for u, (n, scored_at) in zip(users, pipe.execute()):
+                if n is None or scored_at is None:
+                    continue
+                with lock:
+                    queue = pending[u]
+                    while queue and queue[0][0] <= int(n):
+                        t_send = queue[0][1]
+                        del queue[0]  # O(1) on a deque, the soak's choice for long runs
+                        out.append((t_send, int(scored_at) / 1000 - t_send))
+        time.sleep(interval)
 
 
 def emit(result: dict) -> None:

@@ -26,7 +26,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import ROOT, emit, local_services, percentile, simulated_log  # noqa: E402
+from common import ROOT, emit, local_services, percentile, poll_latency, simulated_log  # noqa: E402
 
 PREFIX = "sparkify"
 
@@ -126,25 +126,6 @@ def _last_ts(log: Path) -> int:
         return int(json.loads(fh.read().strip().splitlines()[-1])["ts"])
 
 
-def poll_latency(client: redis.Redis, feeder: Feeder, out: list[tuple[float, float]], stop: threading.Event) -> None:
-    while not stop.is_set():
-        with feeder.lock:
-            users = [u for u, q in feeder.pending.items() if q]
-        if users:
-            pipe = client.pipeline(transaction=False)
-            for u in users:
-                pipe.hmget(f"{PREFIX}:user:{u}", "n_events", "scored_at")
-            for u, (n, scored_at) in zip(users, pipe.execute()):
-                if n is None:
-                    continue
-                with feeder.lock:
-                    q = feeder.pending[u]
-                    while q and q[0][0] <= int(n):
-                        _, t_send = q.popleft()
-                        out.append((t_send, int(scored_at) / 1000 - t_send))
-        time.sleep(0.2)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=30.0)
@@ -181,7 +162,8 @@ def main() -> None:
             latencies: list[tuple[float, float]] = []
             stop = threading.Event()
             threads = [threading.Thread(target=feeder.run, daemon=True),
-                       threading.Thread(target=poll_latency, args=(client, feeder, latencies, stop), daemon=True)]
+                       threading.Thread(target=poll_latency, daemon=True,
+                                        args=(client, PREFIX, feeder.pending, feeder.lock, latencies, stop))]
             for t in threads:
                 t.start()
             start = time.time()
