@@ -22,15 +22,20 @@ from contracts.validation import REASONS, classify
 from streaming.intake import MAX_DEAD_LETTER_BYTES
 from tests.reliability import fuzz
 from tests.reliability.common import DAY_MS, first_ts, job_cmd, job_env, snapshot, start_job, synthetic_model, wait_exit
+from tests.reliability.conftest import HOSTILE_NOTES, HOSTILE_TRIED
 from tests.streaming.helpers import simulate_log
 
 pytestmark = pytest.mark.reliability
 TRIED: Counter = Counter()
+NOTES: list[str] = []
 FAST = settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_tried():
+def report_tried(request):
+    """The counts reach pytest's terminal summary (tests/reliability/conftest.py), so every run reports them."""
+    request.config.stash[HOSTILE_TRIED] = TRIED
+    request.config.stash[HOSTILE_NOTES] = NOTES
     yield
     print(f"\nhostile inputs tried: {dict(TRIED)} (total {sum(TRIED.values())})")
 
@@ -186,4 +191,6 @@ def test_fuzzed_mix_through_kafka_and_the_job(kafka_broker, redis_server, tmp_pa
     assert int(health["clock_ms"]) == max(max(ts) for ts in per_user.values())
     churned = {ev["userId"] for ev in valid if ev["page"] == "Cancellation Confirmation"}
     assert {u for u, _ in got["churned"]} == churned
-    print(f"\nend to end: {len(mixed)} records, {len(invalid)} dead letters by reason {dict(by_reason)}")
+    NOTES.append(f"end to end: {len(mixed):,} records ({len(good):,} log lines, {len(late)} duplicated late events, "
+                 f"{len(hostile):,} hostile lines), {len(invalid):,} dead letters by reason {dict(by_reason.most_common())}")
+    print(f"\n{NOTES[-1]}")
