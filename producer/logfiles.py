@@ -71,7 +71,7 @@ def iter_numbered_lines(path: Path, stats: Any = None) -> Iterator[tuple[int, by
             if stats is not None:
                 stats.bytes += len(raw)
             raw = raw.rstrip(b"\r\n")
-            if raw.strip():
+            if raw and not raw.isspace():  # = raw.strip() (same ASCII whitespace) without copying the line
                 yield lineno, raw
 
 

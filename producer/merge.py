@@ -40,10 +40,11 @@ def file_items(path: Path, stats: ReadStats) -> Iterator[Merged]:
     last_ts = 0
     n = 0
     source = str(path)
+    verdict = quick_verdict
     for lineno, raw in iter_numbered_lines(path, stats):
         n += 1
         stats.lines += 1
-        q = quick_verdict(raw)
+        q = verdict(raw)
         event = q.event
         if event is not None:
             ts = event["ts"]

@@ -157,7 +157,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
     sent = 0
     first_ts = last_ts_max = None
     hdr = run_id.encode() + b":"
-    for item in items(source, so, stats):
+    paced = pacer.paced
+    for pos, action, ts, raw, verdict, origin, lineno in items(source, so, stats):
         if stop.reason is not None:
             break
         n += 1
@@ -167,29 +168,26 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             summary.sent = sent
             poll(0)
             tick()
-        pos = item.pos
         if pos < skip_below:
             continue
-        if pos in found:
+        if found and pos in found:
             tracker.mark(pos)
             continue
-        action = item.action
         if action == "send":
-            ts = item.ts
-            if pacer.paced:
+            if paced:
                 delay = pacer.delay(ts)
                 if delay > 0:
                     summary.sent = sent
                     wait(delay)
                     if stop.reason is not None:
                         break
-            event = item.verdict.event
-            key = event["userId"] or hidden_key(event)  # type: ignore[index]
+            event = verdict[1]
+            key = event["userId"] or hidden_key(event)
             headers = [(HEADER, hdr + b"%d" % pos)]
             try:  # the hot path: one call, no wrapper
-                produce(topic, item.raw, key, on_delivery=partial(on_event, pos), timestamp=ts, headers=headers)
+                produce(topic, raw, key, on_delivery=partial(on_event, pos), timestamp=ts, headers=headers)
             except BufferError:
-                send(topic, item.raw, key, partial(on_event, pos), timestamp=ts, headers=headers)
+                send(topic, raw, key, partial(on_event, pos), timestamp=ts, headers=headers)
             sent += 1
             last_ts = ts
             if first_ts is None:
@@ -199,12 +197,12 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             elif ts > last_ts_max:
                 last_ts_max = ts
         elif action == "invalid":
-            v = item.verdict
+            v = verdict
             summary.skipped[v.reason or "invalid"] += 1
             if dlt:
-                send(dlt, item.raw, None, partial(on_dead_letter, pos),
+                send(dlt, raw, None, partial(on_dead_letter, pos),
                      headers=[("reason", v.reason or ""), ("detail", (v.detail or "")[:200]),
-                              ("source", item.source), ("lineno", str(item.lineno)),
+                              ("source", origin), ("lineno", str(lineno)),
                               (HEADER, hdr + b"%d" % pos)])
                 summary.dead_lettered += 1
             else:

@@ -56,6 +56,9 @@ def rewrite_ts(raw: bytes, old: int, new: int) -> bytes:
     raise ValueError("ts field not found in line")  # cannot happen for a line that parsed with this ts
 
 
+_new_tuple = tuple.__new__
+
+
 def items(source: Source, opts: StreamOptions, stats: ReadStats) -> Iterator[Item]:
     """Every line of every pass, with its position and what to do with it."""
     pos = 0
@@ -81,10 +84,12 @@ def items(source: Source, opts: StreamOptions, stats: ReadStats) -> Iterator[Ite
                 sent += 1
                 if first is None:
                     first = ts
-                last = ts if last is None else max(last, ts)
+                if last is None or ts > last:
+                    last = ts
                 if shift:
                     raw = rewrite_ts(raw, ts, ts + shift)
-            yield Item(pos, action, ts + shift, raw, q, origin, lineno)
+            # tuple.__new__ skips the NamedTuple's Python-level constructor (hot path)
+            yield _new_tuple(Item, (pos, action, ts + shift, raw, q, origin, lineno))
             pos += 1
         if not opts.loop or first is None or (limit is not None and sent >= limit):
             return
