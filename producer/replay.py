@@ -58,7 +58,7 @@ class ReplayOptions:
     duration_s: float | None = None  # stop after this much wall time of sending
     flush_timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
-    parse_workers: int = 0  # processes validating lines of large inputs (0: in the main process; the CLI uses 2)
+    parse_workers: int = 0  # processes validating lines of large inputs (0: in the main process, the default)
     producer_overrides: dict[str, Any] = field(default_factory=dict)
     #: instead of ``paths``: a generated input (e.g. the simulator) and what identifies it for --resume
     source: Source | None = None
