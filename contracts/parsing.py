@@ -28,9 +28,15 @@ JSON_OPTIONS = {
     "allowUnquotedControlChars": "false",
 }
 _STRING_FIELDS = [f.name for f in FIELDS if f.kind == "string"]
-# Spark reads any JSON token into a string column (123 -> "123"); the validator calls that a wrong type.
-# A string field followed by a token that is neither a string nor null is caught on the raw text.
-_NON_STRING_TOKEN = r'"(' + "|".join(_STRING_FIELDS) + r')"\s*:\s*[^"n\s]'
+# Spark reads any JSON token into a string column (123 -> "123", true -> "true", {..} -> "{..}"); the validator
+# calls that a wrong type. Only a parsed value that *looks* like such a token (a number, true/false, an object
+# or an array) is checked against the raw text, for that field alone: a regular expression with a literal
+# prefix is cheap, one alternation of all text fields over the whole line cost more than the JSON parse.
+_TOKEN_START = ["-", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "{", "["]
+
+
+def _non_string_token(name: str) -> str:
+    return r'"' + name + r'"\s*:\s*[^"n\s]'
 
 
 def _parse_schema():
@@ -38,6 +44,19 @@ def _parse_schema():
 
     schema = spark_schema(parse=True)
     return T.StructType(schema.fields + [T.StructField(CORRUPT, T.StringType(), True)])
+
+
+def _wrong_type(text: Column, ev: Column) -> Column:
+    """True when a text field holds a JSON token that is not a string (nor null)."""
+    checks = []
+    for name in _STRING_FIELDS:
+        value = ev[name]
+        suspect = value.isin("true", "false") | F.substring(value, 1, 1).isin(*_TOKEN_START)
+        checks.append(F.coalesce(suspect, F.lit(False)) & text.rlike(_non_string_token(name)))
+    out = checks[0]
+    for check in checks[1:]:
+        out = out | check
+    return out
 
 
 def _reason(raw: Column, text: Column, ev: Column) -> Column:
@@ -63,7 +82,7 @@ def _reason(raw: Column, text: Column, ev: Column) -> Column:
         # data itself ends in "}" is not caught here (the producer's validator catches it)
         .when(~F.rtrim(text, F.lit(" \t\r\n")).endswith("}"), F.lit(V.NOT_JSON))
         .when(ev["ts"].isNull() | ev["page"].isNull(), F.lit(V.MISSING))
-        .when(text.rlike(_NON_STRING_TOKEN), F.lit(V.WRONG_TYPE))
+        .when(_wrong_type(text, ev), F.lit(V.WRONG_TYPE))
         .when(~ev["page"].isin(*PAGES), F.lit(V.UNKNOWN_PAGE))
         .when((ev["ts"] < TS_MIN_MS) | (ev["ts"] >= TS_MAX_MS), F.lit(V.BAD_VALUE))
     )
