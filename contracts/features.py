@@ -92,6 +92,10 @@ DECAYED: tuple[tuple[str, str | None], ...] = (
 )
 
 
+#: The decayed-sum aggregates and their horizon in days.
+DECAYED_COLUMNS: dict[str, int] = {f"dk{tau}_{short}": tau for short, _ in DECAYED for tau in TAUS_DAYS}
+
+
 def _build_aggregates() -> tuple[Aggregate, ...]:
     from_col = lambda name: (lambda _e: _col(name))  # noqa: E731
     aggs: list[Aggregate] = [
@@ -110,6 +114,7 @@ def _build_aggregates() -> tuple[Aggregate, ...]:
     ]
     aggs += [Aggregate(f"n_{_snake(p)}", (lambda page: (lambda _e: _is_page(page)))(p), "sum") for p in COUNTED_PAGES]
     aggs += [Aggregate(f"dk{tau}_{short}", _decayed(page, tau), "sum") for short, page in DECAYED for tau in TAUS_DAYS]
+    assert {a.name for a in aggs} >= set(DECAYED_COLUMNS)
     return tuple(aggs)
 
 

@@ -1,9 +1,13 @@
 """Point-in-time training sets built with Spark from the shared aggregate expressions.
 
-One pass over the log gives per-(user, day) partial aggregates; every cutoff (a day boundary) is then a
-merge of the partials before it, all cutoffs in one Spark job. Features at a cutoff therefore depend only on
-events at or before it (no leakage), and labels only on the Cancellation Confirmation within
-(cutoff, cutoff + H].
+One pass over the log gives per-(user, day) partial aggregates, the only thing kept (a few hundred bytes per
+user and day, where the events are a few hundred bytes each); every later stage reads the partials: the log's
+extent, every cutoff (a day boundary) as a merge of the partials before it, all cutoffs in one Spark job, and
+the whole-history set. Features at a cutoff therefore depend only on events at or before it (no leakage), and
+labels only on the Cancellation Confirmation within (cutoff, cutoff + H].
+
+Events are read and validated by :mod:`contracts.parsing`, the rules the streaming job applies to Kafka
+records, so training and streaming keep exactly the same events.
 """
 from __future__ import annotations
 
@@ -42,18 +46,55 @@ class PointInTime:
 
 
 def load_events(spark, paths: list[str]):
-    """Valid, identified events of the log(s), cached (every later stage reads them)."""
-    return FT.valid_user_events(FT.read_events(spark, paths)).cache()
-
-
-def summarize(events) -> LogSummary:
+    """Valid events of identified users (``contracts.parsing``: the streaming job's rules), not cached."""
     from pyspark.sql import functions as F
 
-    row = events.agg(F.min("ts").alias("a"), F.max("ts").alias("b"), F.count(F.lit(1)).alias("n"),
-                     F.countDistinct("userId").alias("u"),
-                     F.countDistinct(F.when(F.col("page") == "Cancellation Confirmation", F.col("userId"))).alias("c")
-                     ).first()
-    if row is None or row["n"] == 0:
+    from contracts.parsing import classify_records, read_log_lines
+    from contracts.schema import FIELD_NAMES
+
+    return (classify_records(read_log_lines(spark, paths)).where(F.col("verdict") == "valid")
+            .select(*FIELD_NAMES))
+
+
+def daily_partials(events):
+    """Per (user, day) partial aggregates; decayed sums relative to the day's own midnight (``day_start``),
+    so one pass needs no epoch yet and no sum can overflow. :func:`rebased` moves them to an epoch."""
+    from pyspark.sql import functions as F
+
+    day = F.floor(F.col("ts") / F.lit(DAY_MS)).cast("long")
+    return (events.withColumn("day", day).withColumn("day_start", F.col("day") * F.lit(DAY_MS))
+            .groupBy("userId", "day").agg(*FT.partial_aggregate_columns(F.col("day_start"))))
+
+
+def load_partials(spark, paths: list[str]):
+    """The one pass over the log: daily partials, cached and materialised (every later stage reads them)."""
+    partials = daily_partials(load_events(spark, paths)).cache()
+    partials.count()
+    return partials
+
+
+def rebased(partials, epoch_ms: int):
+    """Partials whose decayed sums are relative to ``epoch_ms``: S_epoch = S_day * exp((day_start - epoch) / tau)."""
+    from pyspark.sql import functions as F
+
+    cols = []
+    for name in partials.columns:
+        tau = FT.DECAYED_COLUMNS.get(name)
+        if tau is None:
+            cols.append(F.col(name))
+        else:
+            shift = (F.col("day") * F.lit(DAY_MS) - F.lit(epoch_ms)).cast("double") / F.lit(float(tau * DAY_MS))
+            cols.append((F.col(name) * F.exp(shift)).alias(name))
+    return partials.select(*cols)
+
+
+def summarize(partials) -> LogSummary:
+    from pyspark.sql import functions as F
+
+    row = partials.agg(F.min("first_ts").alias("a"), F.max("last_ts").alias("b"), F.sum("n_events").alias("n"),
+                       F.countDistinct("userId").alias("u"),
+                       F.countDistinct(F.when(F.col("churn_ts").isNotNull(), F.col("userId"))).alias("c")).first()
+    if row is None or not row["n"]:
         raise ValueError("the log holds no valid events of identified users")
     return LogSummary(int(row["a"]), int(row["b"]), int(row["n"]), int(row["u"]), int(row["c"]))
 
@@ -74,23 +115,15 @@ def cutoff_ms(day: int) -> int:
     return day * DAY_MS - 1
 
 
-def daily_partials(events, epoch_ms: int):
-    from pyspark.sql import functions as F
-
-    return (events.withColumn("day", F.floor(F.col("ts") / F.lit(DAY_MS)).cast("long"))
-            .groupBy("userId", "day").agg(*FT.partial_aggregate_columns(epoch_ms)))
-
-
-def point_in_time(spark, events, epoch_ms: int, days: list[int], horizon_days: int) -> PointInTime:
+def point_in_time(spark, partials, epoch_ms: int, days: list[int], horizon_days: int) -> PointInTime:
     """Snapshots of every user registered and active before each cutoff and not yet churned at it."""
     from pyspark.sql import functions as F
 
-    partials = daily_partials(events, epoch_ms)
+    churn = partials.groupBy("userId").agg(F.min("churn_ts").alias("future_churn_ts"))
+    partials = rebased(partials, epoch_ms)
     cut = spark.createDataFrame([(int(d), cutoff_ms(d)) for d in days], "cutoff_day long, cutoff_ms long")
     merged = (partials.join(F.broadcast(cut), F.col("day") < F.col("cutoff_day"))
               .groupBy("userId", "cutoff_ms").agg(*FT.merge_aggregate_columns()))
-    churn = (events.where(F.col("page") == "Cancellation Confirmation")
-             .groupBy("userId").agg(F.min("ts").alias("future_churn_ts")))
     h = horizon_days * DAY_MS
     rows = (merged.join(churn, "userId", "left")
             .where(F.col("churn_ts").isNull())
@@ -104,10 +137,10 @@ def point_in_time(spark, events, epoch_ms: int, days: list[int], horizon_days: i
                        pdf["cutoff_ms"].to_numpy(dtype="int64"))
 
 
-def whole_history(events, epoch_ms: int) -> PointInTime:
+def whole_history(partials, epoch_ms: int) -> PointInTime:
     """The original project's set: each user's whole history, features as of their last event, label
     "ever cancelled". A baseline only: churners' logs stop early, so span and tenure carry the label."""
-    raw = events.groupBy("userId").agg(*FT.raw_aggregate_columns(epoch_ms)).toPandas()
+    raw = rebased(partials, epoch_ms).groupBy("userId").agg(*FT.merge_aggregate_columns()).toPandas()
     raw = raw.sort_values("userId", kind="stable").reset_index(drop=True)
     as_of = raw["last_ts"].to_numpy(dtype="int64")
     X = FT.model_features(raw, as_of, epoch_ms)

@@ -56,12 +56,12 @@ def split_users(users: np.ndarray, test_fraction: float, seed: int) -> np.ndarra
 
 def run(cfg: Config, spark, stages: Stages | None = None) -> ModelArtifact:
     stages = stages or Stages()
-    events = stages.run("read", dataset.load_events, spark, cfg.data)
-    summary = stages.run("summarize", dataset.summarize, events)
+    partials = stages.run("read_and_aggregate", dataset.load_partials, spark, cfg.data)
+    summary = stages.run("summarize", dataset.summarize, partials)
     epoch = summary.epoch_ms
     days = dataset.cutoff_days(summary, cfg.cutoff_every_days, cfg.horizon_days, cfg.min_history_days)
-    pit = stages.run("point_in_time_set", dataset.point_in_time, spark, events, epoch, days, cfg.horizon_days)
-    whole = stages.run("whole_history_set", dataset.whole_history, events, epoch)
+    pit = stages.run("point_in_time_set", dataset.point_in_time, spark, partials, epoch, days, cfg.horizon_days)
+    whole = stages.run("whole_history_set", dataset.whole_history, partials, epoch)
     if pit.y.sum() == 0 or pit.y.sum() == len(pit.y):
         raise ValueError("the point-in-time set has a single class: the log needs cancellations and stayers")
     X = pit.X.to_numpy(dtype="float64")

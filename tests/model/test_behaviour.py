@@ -14,9 +14,9 @@ pytestmark = pytest.mark.integration
 def snapshots(spark, fake_log, trained):
     from training import dataset
 
-    events = dataset.load_events(spark, [str(fake_log)])
-    summary = dataset.summarize(events)
-    pit = dataset.point_in_time(spark, events, trained.epoch_ms, dataset.cutoff_days(summary, 6, 10, 5), 10)
+    partials = dataset.load_partials(spark, [str(fake_log)])
+    summary = dataset.summarize(partials)
+    pit = dataset.point_in_time(spark, partials, trained.epoch_ms, dataset.cutoff_days(summary, 6, 10, 5), 10)
     return pit.raw, pit.X
 
 

@@ -40,10 +40,10 @@ def test_training_writes_a_complete_artifact(trained):
 def test_point_in_time_rows_follow_the_rules(spark, fake_log):
     from training import dataset
 
-    events = dataset.load_events(spark, [str(fake_log)])
-    summary = dataset.summarize(events)
+    partials = dataset.load_partials(spark, [str(fake_log)])
+    summary = dataset.summarize(partials)
     days = dataset.cutoff_days(summary, 4, 10, 5)
-    pit = dataset.point_in_time(spark, events, summary.epoch_ms, days, 10)
+    pit = dataset.point_in_time(spark, partials, summary.epoch_ms, days, 10)
     raw = pit.raw
     assert (raw["last_ts"] <= raw["cutoff_ms"]).all()  # features from events at or before the cutoff
     assert raw["churn_ts"].isna().all()  # churned users are gone
@@ -57,7 +57,7 @@ def test_point_in_time_rows_follow_the_rules(spark, fake_log):
     from contracts.features import RAW_COLUMNS, batch_raw_aggregates
 
     c = dataset.cutoff_ms(days[1])
-    direct = batch_raw_aggregates(events, c, summary.epoch_ms).toPandas().set_index("userId")
+    direct = batch_raw_aggregates(dataset.load_events(spark, [str(fake_log)]), c, summary.epoch_ms).toPandas().set_index("userId")
     merged = raw[raw["cutoff_ms"] == c].set_index("userId")
     direct = direct[direct["churn_ts"].isna()].loc[merged.index]
     for col in ("n_events", "n_nextsong", "first_ts", "last_ts", "session_starts"):
