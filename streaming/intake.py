@@ -42,21 +42,34 @@ return 1
 """
 
 
-def batch_counts(batch: DataFrame) -> dict[str, int]:
-    """Counters to add to the health hash for one batch."""
-    rows = batch.groupBy("verdict", "reason").count().collect()
+def batch_summary(batch: DataFrame) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
+    """Counters to add to the health hash, and (userId, name, location) of the batch's users from their latest
+    event, in one aggregation over the batch (no cache of the raw records: caching them cost more than parsing).
+
+    Grouping by the text columns (not aggregating them) keeps Spark's hash aggregation: a user's name and
+    location rarely change, so this is about one row per user, plus one per (verdict, reason).
+    """
+    valid = F.col("verdict") == "valid"
+    keys = [F.col("verdict"), F.col("reason")] + [F.when(valid, F.col(c)).alias(c)
+                                                   for c in ("userId", "firstName", "lastName", "location")]
+    rows = batch.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"), F.max(F.when(valid, F.col("ts"))).alias("ts")).collect()
     counts: dict[str, int] = {"events_in": 0, "valid_events": 0, "hidden_events": 0, "dead_letters": 0}
+    latest: dict[str, tuple[int, str, str]] = {}
     for r in rows:
-        counts["events_in"] += r["count"]
+        n = r["n"]
+        counts["events_in"] += n
         if r["verdict"] == "valid":
-            counts["valid_events"] += r["count"]
+            counts["valid_events"] += n
+            if r["userId"] not in latest or r["ts"] > latest[r["userId"]][0]:
+                name = " ".join(p for p in (r["firstName"], r["lastName"]) if p).strip()
+                latest[r["userId"]] = (r["ts"], name, r["location"] or "")
         elif r["verdict"] == "hidden":
-            counts["hidden_events"] += r["count"]
+            counts["hidden_events"] += n
         else:
-            counts["dead_letters"] += r["count"]
+            counts["dead_letters"] += n
             key = f"dead_letters:{r['reason']}"
-            counts[key] = counts.get(key, 0) + r["count"]
-    return counts
+            counts[key] = counts.get(key, 0) + n
+    return counts, [(uid, name, loc) for uid, (_, name, loc) in latest.items()]
 
 
 def write_dead_letters_to_kafka(invalid: DataFrame, options: dict[str, str], topic: str) -> None:
@@ -65,22 +78,6 @@ def write_dead_letters_to_kafka(invalid: DataFrame, options: dict[str, str], top
         F.col("key"), F.col("value"),
         F.array(F.struct(F.lit("reason").alias("key"), F.col("reason").cast("binary").alias("value"))).alias("headers"))
      .write.format("kafka").options(**options).option("topic", topic).option("includeHeaders", "true").save())
-
-
-def batch_profiles(batch: DataFrame) -> list[tuple[str, str, str]]:
-    """(userId, name, location) of the users in a batch, from their latest event.
-
-    Grouping by the text columns (not aggregating them) keeps Spark's hash aggregation: a user's name and
-    location rarely change, so this is about one row per user.
-    """
-    rows = (batch.where(F.col("verdict") == "valid")
-            .groupBy("userId", "firstName", "lastName", "location").agg(F.max("ts").alias("ts")).collect())
-    latest: dict[str, tuple[int, str, str]] = {}
-    for r in rows:
-        if r["userId"] not in latest or r["ts"] > latest[r["userId"]][0]:
-            name = " ".join(p for p in (r["firstName"], r["lastName"]) if p).strip()
-            latest[r["userId"]] = (r["ts"], name, r["location"] or "")
-    return [(uid, name, loc) for uid, (_, name, loc) in latest.items()]
 
 
 def write_profiles(client: Any, keys: RedisKeys, profiles: list[tuple[str, str, str]]) -> None:

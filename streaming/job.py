@@ -106,6 +106,10 @@ class StreamingJob:
     def _source(self) -> DataFrame:
         s = self.settings
         reader = self.spark.readStream.format("kafka").options(**s.spark_kafka_options())
+        # larger fetches than the consumer's defaults (1 MB per partition): a batch-mode read of 1M events took
+        # 7.5 s with the defaults and 3.9-4.6 s with these on this machine
+        reader = reader.options(**{"kafka.max.partition.fetch.bytes": str(16 << 20),
+                                   "kafka.fetch.max.bytes": str(64 << 20)})
         return (reader.option("subscribe", s.topic).option("startingOffsets", s.starting_offsets)
                 .option("maxOffsetsPerTrigger", str(s.max_offsets_per_trigger))
                 .option("failOnDataLoss", "false").load())
@@ -162,26 +166,22 @@ class StreamingJob:
             batch.unpersist()
 
     def _intake_batch(self, batch: DataFrame, batch_id: int) -> None:
-        batch.persist()
-        try:
-            counts = intake.batch_counts(batch)
-            if counts["events_in"] == 0:
-                return
+        counts, profiles = intake.batch_summary(batch)
+        if counts["events_in"] == 0:
+            return
+        dead: list = []
+        if counts["dead_letters"]:  # rare: the batch is read again from Kafka for the raw values
             invalid = batch.where(F.col("verdict") == "invalid")
-            dead: list = []
-            if counts["dead_letters"]:
-                if self.opts.dead_letter_sink == "kafka":
-                    intake.write_dead_letters_to_kafka(invalid, self.settings.spark_kafka_options(),
-                                                       self.settings.dead_letter_topic)
-                else:
-                    dead = [(r["value"], r["reason"], r["partition"], r["offset"]) for r in
-                            invalid.select("value", "reason", "partition", "offset")
-                            .limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]
-            intake.record_batch(self.redis, self.keys, batch_id, counts, dead, self.settings.alert_stream_maxlen)
-            if counts["valid_events"]:
-                intake.write_profiles(self.redis, self.keys, intake.batch_profiles(batch))
-        finally:
-            batch.unpersist()
+            if self.opts.dead_letter_sink == "kafka":
+                intake.write_dead_letters_to_kafka(invalid, self.settings.spark_kafka_options(),
+                                                   self.settings.dead_letter_topic)
+            else:
+                dead = [(r["value"], r["reason"], r["partition"], r["offset"]) for r in
+                        invalid.select("value", "reason", "partition", "offset")
+                        .limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]
+        intake.record_batch(self.redis, self.keys, batch_id, counts, dead, self.settings.alert_stream_maxlen)
+        if profiles:
+            intake.write_profiles(self.redis, self.keys, profiles)
 
     # ---- health --------------------------------------------------------------------------------------
     def publish_progress(self) -> None:
