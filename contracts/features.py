@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
 
-from contracts.schema import CANCEL_PAGE, LABEL_PAGES, PAGES, TS_MAX_MS, TS_MIN_MS
+from contracts.schema import CANCEL_PAGE, LABEL_PAGES, PAGES
 
 #: Bump whenever an aggregate or a feature formula changes: artifacts trained on another version are refused.
 FEATURE_VERSION = "2"
@@ -241,24 +241,6 @@ def profile_columns() -> list:
 
     return [F.max_by(_name_expr(0), F.when(_name_expr(0).isNotNull(), F.col("ts"))).alias("name"),
             F.max_by(F.col("location"), F.when(F.col("location").isNotNull(), F.col("ts"))).alias("location")]
-
-
-def read_events(spark, paths: str | Sequence[str]):
-    """Read JSON-lines event logs with the contract schema (malformed lines become null fields, then dropped)."""
-    from contracts.schema import spark_schema
-
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    return spark.read.schema(spark_schema(parse=True)).json(paths)
-
-
-def valid_user_events(df):
-    """Valid events of identified users, by the rules of :mod:`contracts.validation`; registration as long."""
-    from pyspark.sql import functions as F
-
-    ok = (F.col("ts").isNotNull() & F.col("page").isNotNull() & F.col("page").isin(*PAGES)
-          & (F.col("ts") >= F.lit(TS_MIN_MS)) & (F.col("ts") < F.lit(TS_MAX_MS))
-          & F.col("userId").isNotNull() & (F.col("userId") != F.lit("")))
-    return df.withColumn("registration", F.col("registration").cast("long")).where(ok)
 
 
 def batch_raw_aggregates(events, as_of_ms: int, epoch_ms: int):

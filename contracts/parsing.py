@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contracts import validation as V
-from contracts.schema import FIELDS, MAX_LINE_BYTES, PAGES, TS_MAX_MS, TS_MIN_MS, spark_schema
+from contracts.schema import FIELD_NAMES, FIELDS, MAX_LINE_BYTES, PAGES, TS_MAX_MS, TS_MIN_MS, spark_schema
 
 CORRUPT = "_corrupt_record"
 #: Strict JSON, as Python's json module reads it (Spark is lenient by default).
@@ -107,6 +107,12 @@ def classify_records(records: DataFrame, value_col: str = "value") -> DataFrame:
     ]
     keep = [c for c in records.columns]
     return df.select(*keep, "verdict", "reason", *event_cols)
+
+
+def valid_events(classified: DataFrame) -> DataFrame:
+    """What features are computed from, in training and in streaming alike: the valid records of identified
+    users (hidden and invalid ones are only counted), in the contract's event columns."""
+    return classified.where(F.col("verdict") == "valid").select(*FIELD_NAMES)
 
 
 def read_log_lines(spark, paths) -> DataFrame:

@@ -23,10 +23,9 @@ from pyspark.sql.streaming import StreamingQuery
 from contracts.artifact import ArtifactError, ModelArtifact, latest_version, load_artifact
 from contracts.features import raw_aggregate_columns
 from contracts.redis_keys import RedisKeys
-from contracts.schema import FIELD_NAMES
 from contracts.settings import Settings
 from streaming import intake
-from contracts.parsing import classify_records
+from contracts.parsing import classify_records, valid_events
 from streaming.redis_sink import connect, with_retry
 from streaming.scoring import RESULT_SCHEMA, ScoreContext, score_partitions
 
@@ -121,8 +120,7 @@ class StreamingJob:
 
     def start(self) -> list[StreamingQuery]:
         classified = classify_records(self._source())
-        users = (classified.where(F.col("verdict") == "valid").select(*FIELD_NAMES)
-                 .groupBy("userId").agg(*raw_aggregate_columns(self.epoch_ms)))
+        users = valid_events(classified).groupBy("userId").agg(*raw_aggregate_columns(self.epoch_ms))
         ckpt = self.opts.checkpoint_dir
         scores = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._score_batch)
                   .option("checkpointLocation", str(ckpt / "scores")).trigger(**self._trigger()).start())

@@ -47,13 +47,9 @@ class PointInTime:
 
 def load_events(spark, paths: list[str]):
     """Valid events of identified users (``contracts.parsing``: the streaming job's rules), not cached."""
-    from pyspark.sql import functions as F
+    from contracts.parsing import classify_records, read_log_lines, valid_events
 
-    from contracts.parsing import classify_records, read_log_lines
-    from contracts.schema import FIELD_NAMES
-
-    return (classify_records(read_log_lines(spark, paths)).where(F.col("verdict") == "valid")
-            .select(*FIELD_NAMES))
+    return valid_events(classify_records(read_log_lines(spark, paths)))
 
 
 def daily_partials(events):

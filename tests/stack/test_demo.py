@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from contracts.artifact import quick_artifact
-from contracts.features import batch_raw_aggregates, model_features, read_events, valid_user_events
+from contracts.features import batch_raw_aggregates, model_features
 from devstack.services import free_port
 from tests.streaming.helpers import simulate_log
 
@@ -28,7 +28,9 @@ DAY_MS = 86_400_000
 
 def _model_for(spark, log: Path, model_dir: Path) -> None:
     """A small model, so the demo skips training (training has its own tests)."""
-    events = valid_user_events(read_events(spark, str(log)))
+    from training.dataset import load_events
+
+    events = load_events(spark, [str(log)])
     first = events.agg({"ts": "min"}).first()[0]
     epoch = first - first % DAY_MS
     cutoff = epoch + 10 * DAY_MS

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from contracts.artifact import load_artifact, quick_artifact
-from contracts.features import FEATURE_NAMES, batch_raw_aggregates, model_features, read_events, valid_user_events
+from contracts.features import FEATURE_NAMES, batch_raw_aggregates, model_features
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
 from tests.streaming.helpers import produce_lines, run_job, simulate_log
@@ -32,7 +32,10 @@ def sim(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def batch_events(spark, sim):
-    return valid_user_events(read_events(spark, str(sim[0]))).cache()
+    """The training code's events of the log: the reference the stream must equal."""
+    from training.dataset import load_events
+
+    return load_events(spark, [str(sim[0])]).cache()
 
 
 @pytest.fixture(scope="module")
