@@ -52,6 +52,11 @@ def synthetic_model(model_dir: Path, epoch_ms: int, seed: int = 0) -> Path:
     return model_dir
 
 
+def model_for_log(log: Path, model_dir: Path) -> Path:
+    """:func:`synthetic_model` with the epoch training would fix for ``log``: midnight of its first day."""
+    return synthetic_model(model_dir, first_ts(log) // DAY_MS * DAY_MS)
+
+
 def job_cmd(bootstrap: str, topic: str, redis_url: str, model_dir: Path, ckpt: Path, max_offsets: int,
             available_now: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [sys.executable, "-m", "streaming", "--bootstrap", bootstrap, "--topic", topic, "--redis-url", redis_url,

@@ -17,9 +17,9 @@ from typing import Callable
 
 import pytest
 
-from tests.reliability.common import (batch_offsets, first_ts, job_cmd, job_env, kill9, snapshot, start_job,
-                                      synthetic_model, wait_exit, DAY_MS)
-from tests.streaming.helpers import produce_lines, simulate_log
+from tests.reliability.common import (batch_offsets, job_cmd, job_env, kill9, model_for_log, snapshot, start_job,
+                                      wait_exit)
+from tests.streaming.helpers import log_lines, produce_lines, simulate_log
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1500)]
 MAX_OFFSETS = 1000
@@ -54,13 +54,13 @@ KILL_POINTS: list[tuple[str, Condition, float]] = [  # (name, condition, extra r
 def loaded_topic(kafka_broker, tmp_path_factory) -> tuple[str, list[bytes], Path]:
     folder = tmp_path_factory.mktemp("crash")
     log = simulate_log(folder / "sim.json", users=40, days=21, seed=5)
-    lines = [line.rstrip(b"\n") for line in open(log, "rb") if line.strip()]
+    lines = log_lines(log)
     step = len(lines) // (len(BAD_LINES) + 1)
     for i, bad in enumerate(BAD_LINES, start=1):
         lines.insert(i * step, bad)
     topic = f"crash-{uuid.uuid4().hex[:8]}"
     produce_lines(kafka_broker.bootstrap, topic, lines, partitions=2)
-    model_dir = synthetic_model(folder / "models", first_ts(log) // DAY_MS * DAY_MS)
+    model_dir = model_for_log(log, folder / "models")
     return topic, lines, model_dir
 
 

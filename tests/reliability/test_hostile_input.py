@@ -21,9 +21,9 @@ from contracts.schema import MAX_LINE_BYTES, REQUIRED, TS_MAX_MS, TS_MIN_MS
 from contracts.validation import REASONS, classify
 from streaming.intake import MAX_DEAD_LETTER_BYTES
 from tests.reliability import fuzz
-from tests.reliability.common import DAY_MS, first_ts, job_cmd, job_env, snapshot, start_job, synthetic_model, wait_exit
+from tests.reliability.common import job_cmd, job_env, model_for_log, snapshot, start_job, wait_exit
 from tests.reliability.conftest import HOSTILE_NOTES, HOSTILE_TRIED
-from tests.streaming.helpers import simulate_log
+from tests.streaming.helpers import log_lines, simulate_log
 
 pytestmark = pytest.mark.reliability
 TRIED: Counter = Counter()
@@ -145,7 +145,7 @@ def _produce(bootstrap: str, topic: str, lines: list[bytes]) -> None:
 
 def test_fuzzed_mix_through_kafka_and_the_job(kafka_broker, redis_server, tmp_path):
     log = simulate_log(tmp_path / "sim.json", users=12, days=10, seed=11)
-    good = [line.rstrip(b"\n") for line in open(log, "rb") if line.strip()]
+    good = log_lines(log)
     rng = random.Random(3)
     hostile = [x for x in fuzz.drawn_lines(2500)  # valid fuzz would move the clock; trailing data: see the xfail
                if classify(x).status != "valid" and not _trailing_data(x)]
@@ -162,7 +162,7 @@ def test_fuzzed_mix_through_kafka_and_the_job(kafka_broker, redis_server, tmp_pa
 
     topic, prefix = f"fuzz-{uuid.uuid4().hex[:8]}", f"fuzz{uuid.uuid4().hex[:6]}"
     _produce(kafka_broker.bootstrap, topic, mixed)
-    model_dir = synthetic_model(tmp_path / "models", first_ts(log) // DAY_MS * DAY_MS)
+    model_dir = model_for_log(log, tmp_path / "models")
     proc = start_job(job_cmd(kafka_broker.bootstrap, topic, redis_server.url, model_dir, tmp_path / "ckpt", 1500),
                      job_env(prefix), tmp_path / "job.log")
     assert wait_exit(proc, 900, tmp_path / "job.log") == 0, (tmp_path / "job.log").read_text()[-2000:]

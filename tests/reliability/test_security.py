@@ -24,9 +24,9 @@ from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
 from contracts.validation import classify
 from devstack.services import RedisServer, free_port
-from tests.reliability.common import (DAY_MS, ROOT, first_ts, job_cmd, job_env, start_job, synthetic_model,
+from tests.reliability.common import (ROOT, job_cmd, job_env, model_for_log, start_job, synthetic_model,
                                       wait_exit)
-from tests.streaming.helpers import produce_lines, simulate_log
+from tests.streaming.helpers import log_lines, produce_lines, simulate_log
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 
@@ -93,10 +93,10 @@ def test_streaming_job_and_dashboard_authenticate_with_the_password_and_never_lo
     with pytest.raises(redis.AuthenticationError):  # the server really is locked
         redis.Redis(port=server.port).ping()
     log = simulate_log(tmp_path / "sim.json", users=8, days=5, seed=31)
-    lines = [x.rstrip(b"\n") for x in open(log, "rb") if x.strip()]
+    lines = log_lines(log)
     topic, prefix = f"sec-{uuid.uuid4().hex[:8]}", "sec"
     produce_lines(kafka_broker.bootstrap, topic, lines)
-    model_dir = synthetic_model(tmp_path / "models", first_ts(log) // DAY_MS * DAY_MS)
+    model_dir = model_for_log(log, tmp_path / "models")
     env = job_env(prefix, SPARKIFY_REDIS_PASSWORD=password)
 
     job_log = tmp_path / "job.log"

@@ -18,9 +18,9 @@ import pytest
 from contracts.validation import classify
 from devstack.services import JARS, KafkaBroker, RedisServer, find_java, free_port
 from tests.producer.replay_logs import read_topic
-from tests.reliability.common import (DAY_MS, ROOT, first_ts, job_cmd, job_env, kill9, snapshot, start_job,
-                                      synthetic_model, wait_exit)
-from tests.streaming.helpers import produce_lines, simulate_log
+from tests.reliability.common import (ROOT, job_cmd, job_env, kill9, model_for_log, snapshot, start_job,
+                                      wait_exit)
+from tests.streaming.helpers import log_lines, produce_lines, simulate_log
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 
@@ -67,9 +67,9 @@ def test_broker_restart_during_paced_replay_loses_nothing_and_the_job_counts_wha
     proc = None
     try:
         log = simulate_log(tmp_path / "sim.json", users=20, days=10, seed=21)
-        lines = [x.rstrip(b"\n") for x in open(log, "rb") if x.strip()]
+        lines = log_lines(log)
         topic, prefix = f"brk-{uuid.uuid4().hex[:8]}", "brk"
-        model_dir = synthetic_model(tmp_path / "models", first_ts(log) // DAY_MS * DAY_MS)
+        model_dir = model_for_log(log, tmp_path / "models")
         job_log = tmp_path / "job.log"
         proc = start_job(job_cmd(broker.bootstrap, topic, redis_server.url, model_dir, tmp_path / "ckpt", 2000,
                                  available_now=False), job_env(prefix), job_log)
@@ -189,10 +189,10 @@ def test_redis_restart_mid_stream_job_retries_and_redis_ends_complete(kafka_brok
     proc = None
     try:
         log = simulate_log(tmp_path / "sim.json", users=25, days=14, seed=22)
-        lines = [x.rstrip(b"\n") for x in open(log, "rb") if x.strip()]
+        lines = log_lines(log)
         topic, prefix = f"rds-{uuid.uuid4().hex[:8]}", "rds"
         produce_lines(kafka_broker.bootstrap, topic, lines)
-        model_dir = synthetic_model(tmp_path / "models", first_ts(log) // DAY_MS * DAY_MS)
+        model_dir = model_for_log(log, tmp_path / "models")
         job_log = tmp_path / "job.log"
         proc = start_job(job_cmd(kafka_broker.bootstrap, topic, server.url, model_dir, tmp_path / "ckpt", 500,
                                  available_now=False), job_env(prefix), job_log)

@@ -18,6 +18,12 @@ def simulate_log(out: Path, users: int = 40, days: int = 21, seed: int = 5) -> P
     return out
 
 
+def log_lines(log: Path) -> list[bytes]:
+    """The log's records as Kafka values: each non-blank line without its newline."""
+    with open(log, "rb") as fh:
+        return [line.rstrip(b"\n") for line in fh if line.strip()]
+
+
 def produce_lines(bootstrap: str, topic: str, lines: list[bytes], partitions: int = 2) -> None:
     """Lines to a fresh topic, keyed by userId as the replay does (unparseable lines get a fixed key)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)

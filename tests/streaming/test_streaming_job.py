@@ -16,7 +16,7 @@ from contracts.artifact import load_artifact, quick_artifact
 from contracts.features import FEATURE_NAMES, batch_raw_aggregates, model_features
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
-from tests.streaming.helpers import produce_lines, run_job, simulate_log
+from tests.streaming.helpers import log_lines, produce_lines, run_job, simulate_log
 
 pytestmark = pytest.mark.integration
 DAY_MS = 86_400_000
@@ -27,7 +27,7 @@ KEYS = RedisKeys("sparkify")
 def sim(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sim")
     log = simulate_log(folder / "sim.json", users=30, days=14, seed=5)
-    return log, [line.rstrip(b"\n") for line in open(log, "rb") if line.strip()]
+    return log, log_lines(log)
 
 
 @pytest.fixture(scope="module")
