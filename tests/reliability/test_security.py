@@ -216,3 +216,52 @@ def test_dashboard_binds_loopback_by_default(tmp_path):
     finally:
         os.killpg(proc.pid, 9)
         proc.wait(timeout=10)
+
+
+def _audit_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sparkify_audit", ROOT / "scripts" / "audit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_audit_says_when_nothing_was_audited_and_fails_on_a_vulnerable_pin():
+    """`make audit` (scripts/audit.py) on pip-audit's JSON: all pins skipped is one UNREACHABLE line, not a pass."""
+    audit = _audit_module()
+    skipped = [{"name": n, "skip_reason": f"{audit.NOT_FOUND} and could not be audited: {n} (1.0)"} for n in "abc"]
+    status, lines = audit.verdict({"dependencies": skipped, "fixes": []})
+    assert status == 0 and len(lines) == 1 and lines[0].startswith("audit: UNREACHABLE") and " 3 " in lines[0]
+
+    vuln = {"id": "PYSEC-2099-1", "fix_versions": ["2.0"], "aliases": ["CVE-2099-1"], "description": "x"}
+    status, lines = audit.verdict({"dependencies": [{"name": "d", "version": "1.0", "vulns": [vuln]}, *skipped]})
+    assert status == 1 and lines[0] == "d==1.0: PYSEC-2099-1 (CVE-2099-1); fixed in 2.0", lines
+    assert "1 known vulnerabilities in 1 of 1 audited pins" in lines[-1] and "not audited" in lines[-1]
+
+    status, lines = audit.verdict({"dependencies": [{"name": "d", "version": "1.0", "vulns": []}, skipped[0]]})
+    assert status == 0 and lines == ["audit: no known vulnerabilities in 1 audited pins; not audited "
+                                     "(dependency not found on pypi): a"]
+
+
+def test_audit_ignore_entries_need_a_reason():
+    audit = _audit_module()
+    assert audit.read_ignores(audit.IGNORE_FILE.read_text()) == {}  # the project's file: nothing accepted today
+    assert audit.read_ignores("# note\n\nGHSA-xxxx-1 not reachable: we never parse untrusted YAML\n") == {
+        "GHSA-xxxx-1": "not reachable: we never parse untrusted YAML"}
+    with pytest.raises(ValueError, match="PYSEC-2099-1 has no reason"):
+        audit.read_ignores("PYSEC-2099-1\n")
+
+
+def test_audit_without_network_is_one_unreachable_line_and_a_crash_is_an_error(monkeypatch, capsys):
+    audit = _audit_module()
+    for stderr, status, stream in [
+            ("Traceback ...\nrequests.exceptions.ConnectionError: HTTPSConnectionPool(host='pypi.org', port=443): "
+             "Max retries exceeded (Caused by NameResolutionError(...))", 0, "out"),
+            ("Traceback ...\nKeyError: 'info'", 2, "err")]:
+        monkeypatch.setattr(audit.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", stderr))
+        assert audit.main() == status
+        out = capsys.readouterr()
+        text = out.out if stream == "out" else out.err
+        assert len(text.strip().splitlines()) == 1, text
+        assert text.startswith("audit: UNREACHABLE" if status == 0 else "audit: error: pip-audit exited 1"), text
