@@ -21,22 +21,12 @@ decodes every accepted line exactly as ``json`` does.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
+
+from orjson import loads as _loads
 
 from contracts.schema import FIELDS, MAX_LINE_BYTES, PAGES, TS_MAX_MS, TS_MIN_MS
 from contracts.validation import Status, classify
-
-try:
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a pinned dependency; this keeps a bare checkout working
-    def _reject_constant(name: str) -> Any:
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    _DECODE = json.JSONDecoder(parse_constant=_reject_constant).decode
-
-    def _loads(raw: bytes) -> Any:
-        return _DECODE(raw.decode("utf-8"))
 
 _PAGES = frozenset(PAGES)
 _NONE = type(None)
