@@ -2,7 +2,8 @@
 
 A small JSON state file holds ``acked``: the number of leading stream positions (see
 ``producer.stream``) that are done (acknowledged by Kafka, or skipped on purpose), i.e. the highest
-*contiguous* acknowledged position + 1. It is updated from delivery callbacks and written atomically
+*contiguous* acknowledged position + 1. The replay learns it from checkpoints (a flush that leaves
+nothing outstanding and no failure reported: see ``producer.replay.run_replay``) and writes it atomically
 about once a second, so after ``kill -9`` it lags the truth: records after ``acked`` may already sit in
 the topic, either acknowledged after the last write or written by the broker with the ack lost in the
 crash. Re-sending them would duplicate them, so on resume we read the tail of the topic (and of the
@@ -26,31 +27,6 @@ from typing import Any, Iterable
 from contracts.settings import Settings
 
 HEADER = "sparkify-replay"
-
-
-class AckTracker:
-    """Highest contiguous done position, from done-marks that arrive in any order."""
-
-    __slots__ = ("done", "_ahead")
-
-    def __init__(self, start: int = 0) -> None:
-        self.done = start  # positions < done are all done
-        self._ahead: set[int] = set()
-
-    def mark(self, pos: int) -> None:
-        if pos == self.done:
-            done = pos + 1
-            ahead = self._ahead
-            while done in ahead:
-                ahead.discard(done)
-                done += 1
-            self.done = done
-        elif pos > self.done:
-            self._ahead.add(pos)
-
-    @property
-    def pending(self) -> int:
-        return len(self._ahead)
 
 
 @dataclass

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 
 from contracts.settings import Settings
+from devstack.services import free_port
 from producer.replay import ReplayOptions, run_replay
 from producer.resume import HEADER
 from producer.stream import StreamOptions
@@ -126,3 +128,49 @@ def test_every_record_carries_its_position(kafka_broker, topic, tmp_path):
     positions = [int(dict(r.headers())[HEADER].split(b":")[1]) for r in
                  sorted(read_topic(kafka_broker.bootstrap, topic, 10), key=lambda r: r.offset())]
     assert positions == [0, 1, 2, 3, 5, 6, 7, 8, 9, 10]  # position 4 is the bad line
+
+
+def test_a_failed_record_holds_back_the_saved_position_and_resume_sends_the_rest_once(kafka_broker, topic, tmp_path):
+    """The broker rejects one record (a time days ahead: valid for the contract, not for a Kafka 4 broker), and
+    with it the batch it travels in. Acknowledgements come from checkpoints, failures from the only delivery
+    reports that reach Python: the saved position must stop before the failed records."""
+    events = make_events(600, users=10)
+    bad_at = 500  # late enough for clean checkpoints before it, after the producer's start-up (~1 s)
+    log = tmp_path / "log.jsonl"
+    write_log(log, events[:bad_at] + [dict(events[bad_at], ts=int(time.time() * 1000) + 10 * 86_400_000)]
+              + events[bad_at + 1:])
+    opts = ReplayOptions(paths=[str(log)], topic=topic, partitions=2, rate=200.0, state_every_s=0.05,
+                         state_path=tmp_path / "s.json")
+    first = run_replay(opts, _settings(kafka_broker))
+    assert first.sent == 600 and first.failed >= 1 and first.acknowledged + first.failed == 600
+    assert "timestamp" in first.first_error.lower()
+    state = json.loads((tmp_path / "s.json").read_text())
+    assert 0 < state["acked"] <= bad_at and state["complete"] is False
+    assert len(read_topic(kafka_broker.bootstrap, topic, first.acknowledged)) == first.acknowledged
+
+    good = write_log(log, events)  # the cause fixed; same input and options: resume sends only what failed
+    second = run_replay(replace(opts, resume=True), _settings(kafka_broker))
+    assert second.failed == 0 and second.resumed_from == state["acked"]
+    assert second.sent == second.acknowledged == first.failed
+    records = read_topic(kafka_broker.bootstrap, topic, 600)
+    assert sorted(r.value() for r in records) == sorted(good)  # no gap, no duplicate
+
+
+def test_dead_letter_topic_must_differ_from_the_event_topic(tmp_path):
+    write_log(tmp_path / "log.jsonl", make_events(3))
+    with pytest.raises(ValueError, match="dead-letter topic must differ"):
+        run_replay(ReplayOptions(paths=[str(tmp_path / "log.jsonl")], topic="t", partitions=1, dead_letter_topic="t",
+                                 state_path=tmp_path / "s.json"), Settings(kafka_bootstrap="127.0.0.1:1"))
+
+
+def test_records_still_unconfirmed_after_the_flush_timeout_are_counted_per_topic(kafka_broker, topic, tmp_path):
+    # the topics exist, but the producer itself talks to a port where no broker listens
+    write_log(tmp_path / "log.jsonl", make_events(20), bad_lines={5: b"oops", 9: b"[1]"})
+    opts = ReplayOptions(paths=[str(tmp_path / "log.jsonl")], topic=topic, partitions=1, dead_letter_topic=topic + "-dlt",
+                         flush_timeout_s=1.0, state_path=tmp_path / "s.json",
+                         producer_overrides={"bootstrap.servers": f"127.0.0.1:{free_port()}"})
+    summary = run_replay(opts, _settings(kafka_broker))
+    assert (summary.sent, summary.acknowledged, summary.failed, summary.unconfirmed) == (20, 0, 0, 20)
+    assert (summary.dead_lettered, summary.dead_letters_acknowledged) == (2, 0)
+    state = json.loads((tmp_path / "s.json").read_text())
+    assert state["acked"] == 0 and state["complete"] is False

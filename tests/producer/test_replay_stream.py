@@ -7,7 +7,6 @@ import json
 import pytest
 
 from producer.merge import ReadStats, file_source, merged_items
-from producer.resume import AckTracker
 from producer.stream import StreamOptions, items, rewrite_ts
 from producer.timeparse import parse_event_time
 from tests.producer.replay_logs import T0, event, make_events, write_log
@@ -68,19 +67,6 @@ def test_window_and_limit(tmp_path):
     sent = [i for i in got if i.action == "send"]
     assert len(sent) == 15 and sent[0].ts >= evs[10]["ts"]
     assert all(i.ts < evs[10]["ts"] for i in got if i.action == "window")
-
-
-def test_ack_tracker_advances_only_over_contiguous_positions():
-    t = AckTracker(start=10)
-    for pos in (12, 11, 14):
-        t.mark(pos)
-    assert t.done == 10
-    t.mark(10)
-    assert t.done == 13 and t.pending == 1
-    t.mark(13)
-    assert t.done == 15 and t.pending == 0
-    t.mark(3)  # already done: ignored
-    assert t.done == 15
 
 
 @pytest.mark.parametrize("text,ms", [("1538352000000", 1538352000000), ("2018-10-01", 1538352000000),
