@@ -64,13 +64,19 @@ huge = st.builds(lambda ev, n: _dump({**ev, "song": "x" * n}), good_events,
 lines = st.one_of(events.map(_dump), malformed, invalid_utf8, huge)
 
 
-def drawn_lines(n: int) -> list[bytes]:
-    """``n`` hostile lines drawn by hypothesis itself (derandomized: the same lines every run), for Kafka runs."""
+def drawn_lines(n: int, derandomize: bool = True) -> list[bytes]:
+    """``n`` hostile lines drawn by hypothesis itself, one line per example (by default derandomized: the same lines
+    every run), for Kafka runs and Spark jobs.
+
+    One line per example, not one list of hundreds of lines per example: a list that big overruns hypothesis's
+    per-example choice budget, so ``st.lists(lines, min_size=300)`` only ever yields its trivial example (one line
+    repeated) and then spends ~1,000 overrun attempts of a second or so each.
+    """
     from hypothesis import HealthCheck, Phase, given, settings
 
     drawn: list[bytes] = []
 
-    @settings(max_examples=n, database=None, derandomize=True, phases=[Phase.generate],
+    @settings(max_examples=n, database=None, derandomize=derandomize, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck), deadline=None)
     @given(lines)
     def collect(line: bytes) -> None:
