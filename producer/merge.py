@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from producer.logfiles import iter_numbered_lines
-from producer.verdicts import Quick, quick_verdict
+from producer.verdicts import Verdict, line_verdict
 
-#: (ts, raw line, verdict, source file, 1-based line number)
-Merged = tuple[int, bytes, Quick, str, int]
+#: (ts, raw line, verdict (a ``verdicts.Verdict`` tuple), source file, 1-based line number)
+Merged = tuple[int, bytes, Verdict, str, int]
 
 
 @dataclass
@@ -40,12 +40,12 @@ def file_items(path: Path, stats: ReadStats) -> Iterator[Merged]:
     last_ts = 0
     n = 0
     source = str(path)
-    verdict = quick_verdict
+    verdict = line_verdict
     for lineno, raw in iter_numbered_lines(path, stats):
         n += 1
         stats.lines += 1
         q = verdict(raw)
-        event = q.event
+        event = q[1]
         if event is not None:
             ts = event["ts"]
             if ts < last_ts:

@@ -8,9 +8,9 @@ transfer costs far less than the decoding it saves. At most ``AHEAD`` chunks are
 memory stays bounded whatever the file size.
 
 The verdict's ``event`` is then a *slim* dict with only ``ts``, ``userId`` and ``sessionId``: all that
-the send loop needs (key, timestamp). Statuses, reasons and details are those of ``quick_verdict``.
+the send loop needs (key, timestamp). Statuses, reasons and details are those of ``line_verdict``.
 
-Opt-in (``replay --parse-workers N``): since ``quick_verdict`` decodes with orjson, validating costs less
+Opt-in (``replay --parse-workers N``): since ``line_verdict`` decodes with orjson, validating costs less
 than shipping lines to a worker and back, and on the shared 2-core machine workers used ~20% more CPU for
 no gain in events/s.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from producer.logfiles import iter_numbered_lines
-from producer.verdicts import Quick, quick_verdict
+from producer.verdicts import line_verdict
 
 if TYPE_CHECKING:
     from producer.merge import Merged, ReadStats
@@ -31,7 +31,6 @@ AHEAD = 6
 RESULT_TIMEOUT_S = 120.0  # a chunk takes well under a second; a lost worker must not hang replay
 _VALID, _HIDDEN, _INVALID = 0, 1, 2
 _STATUS = ("valid", "hidden", "invalid")
-_new_tuple = tuple.__new__
 
 
 def detach_worker() -> None:
@@ -52,16 +51,15 @@ def verdict_columns(raws: list[bytes]) -> tuple[list, bytes, list, list, dict[in
     codes = bytearray(len(raws))
     bad: dict[int, tuple] = {}
     for i, raw in enumerate(raws):
-        q = quick_verdict(raw)
-        ev = q.event
+        status, ev, reason, detail = line_verdict(raw)
         if ev is None:
             codes[i] = _INVALID
-            bad[i] = (q.reason, q.detail)
+            bad[i] = (reason, detail)
             ts_col.append(None)
             uid_col.append(None)
             sid_col.append(None)
         else:
-            codes[i] = _VALID if q.status == "valid" else _HIDDEN
+            codes[i] = _VALID if status == "valid" else _HIDDEN
             ts_col.append(ev["ts"])
             uid_col.append(ev.get("userId"))
             sid_col.append(ev.get("sessionId"))
@@ -106,14 +104,13 @@ def file_items_parallel(path: Path, stats: "ReadStats", pool) -> Iterator["Merge
             code = codes[i]
             if code == _INVALID:
                 reason, detail = bad[i]
-                yield last_ts, raw, Quick("invalid", None, reason, detail), source, linenos[i]
+                yield last_ts, raw, ("invalid", None, reason, detail), source, linenos[i]
                 continue
             ts = ts_col[i]
             if ts < last_ts:
                 stats.out_of_order += 1
             else:
                 last_ts = ts
-            q = _new_tuple(Quick, (_STATUS[code], {"ts": ts, "userId": uid_col[i], "sessionId": sid_col[i]},
-                                   None, None))
+            q = (_STATUS[code], {"ts": ts, "userId": uid_col[i], "sessionId": sid_col[i]}, None, None)
             yield ts, raw, q, source, linenos[i]
     stats.per_file_lines[source] = n

@@ -32,6 +32,10 @@ HIDDEN_KEY_PREFIX = "__hidden__:"
 OUTSIDE_WINDOW = "outside_window"
 #: most seconds a checkpoint waits for the records in flight; on a healthy broker it takes milliseconds
 CHECKPOINT_FLUSH_S = 0.5
+#: produce()'s partition argument for "let the partitioner choose" (RD_KAFKA_PARTITION_UA). The hot path passes
+#: every argument by position, (topic, value, key, partition, on_delivery, callback, timestamp, headers): with
+#: keywords, confluent-kafka builds a dict and looks each name up, about 1 us a record.
+ANY_PARTITION = -1
 #: librdkafka's error codes for records purged (never confirmed) after the final flush timed out
 _PURGED = (-152, -151)  # KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT
 
@@ -132,10 +136,10 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             if summary.failed == 0:
                 state.acked = max(state.acked, handled)
 
-    def send(topic_: str, value: bytes, key: Any, **kw: Any) -> None:
+    def send(topic_: str, *args: Any, **kw: Any) -> None:
         while True:
             try:
-                produce(topic_, value, key, **kw)
+                produce(topic_, *args, **kw)
                 return
             except BufferError:  # local queue full: let librdkafka drain it
                 poll(0.05)
@@ -203,10 +207,10 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
                         break
             event = verdict[1]
             key = event["userId"] or hidden_key(event)
-            try:  # the hot path: one call, no wrapper, no per-record callback
-                produce(topic, raw, key, timestamp=ts, headers=[(HEADER, hdr + b"%d" % pos)])
+            try:  # the hot path: one call, no wrapper, no per-record callback, no keyword arguments
+                produce(topic, raw, key, ANY_PARTITION, None, None, ts, [(HEADER, hdr + b"%d" % pos)])
             except BufferError:
-                send(topic, raw, key, timestamp=ts, headers=[(HEADER, hdr + b"%d" % pos)])
+                send(topic, raw, key, ANY_PARTITION, None, None, ts, [(HEADER, hdr + b"%d" % pos)])
             sent += 1
             last_ts = ts
             if first_ts is None:
@@ -216,11 +220,11 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             elif ts > last_ts_max:
                 last_ts_max = ts
         elif action == "invalid":
-            v = verdict
-            summary.skipped[v.reason or "invalid"] += 1
+            reason, detail = verdict[2], verdict[3]
+            summary.skipped[reason or "invalid"] += 1
             if dlt:
                 send(dlt, raw, None,
-                     headers=[("reason", v.reason or ""), ("detail", (v.detail or "")[:200]),
+                     headers=[("reason", reason or ""), ("detail", (detail or "")[:200]),
                               ("source", origin), ("lineno", str(lineno)),
                               (HEADER, hdr + b"%d" % pos)])
                 summary.dead_lettered += 1

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from producer.commands.replay import add_send_args, execute, options_from, settings_from
 from producer.merge import Merged, ReadStats
-from producer.verdicts import quick_verdict
+from producer.verdicts import line_verdict
 
 
 def add_parser(subparsers) -> None:
@@ -40,7 +40,7 @@ def simulator_source(config):
         for n, (ts, line) in enumerate(simulate(config), 1):
             stats.lines += 1
             stats.bytes += len(line) + 1
-            yield ts, line, quick_verdict(line), "simulator", n
+            yield ts, line, line_verdict(line), "simulator", n
 
     return one_pass
 
