@@ -36,6 +36,7 @@ CHECKPOINT_FLUSH_S = 0.5
 #: every argument by position, (topic, value, key, partition, on_delivery, callback, timestamp, headers): with
 #: keywords, confluent-kafka builds a dict and looks each name up, about 1 us a record.
 ANY_PARTITION = -1
+_NEVER = 1 << 62  # beyond any event time
 #: librdkafka's error codes for records purged (never confirmed) after the final flush timed out
 _PURGED = (-152, -151)  # KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT
 
@@ -154,15 +155,18 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
 
     start = time.monotonic()
     last_save = start
-    last_ts: int | None = None
+    first_ts, last_ts = _NEVER, -_NEVER  # event time range of the records sent (sentinels until the first)
     exhausted = False
+
+    def clock() -> int | None:
+        return last_ts if last_ts != -_NEVER else None
 
     def tick(handled: int) -> None:
         """Between lines: positions < ``handled`` are handled."""
         nonlocal last_save
         now = time.monotonic()
         if progress is not None and progress.due():
-            progress.update(summary, summary.sent if by_events else stats.bytes, last_ts)
+            progress.update(summary, summary.sent if by_events else stats.bytes, clock())
         if now - last_save >= opts.state_every_s:
             checkpoint(handled, summary.sent)
             save_state(state_path, state)
@@ -179,22 +183,19 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             poll(min(left, 0.05))
             tick(handled)
 
-    n = 0
     sent = 0
     pos = -1
-    first_ts = last_ts_max = None
     hdr = run_id.encode() + b":"
     paced = pacer.paced
     for pos, action, ts, raw, verdict, origin, lineno in items(source, so, stats):
-        if stop.reason is not None:
-            break
-        n += 1
-        if n == 1:  # the clock (rate, --duration, events/s) starts with the first line, not with start-up
-            start = time.monotonic()
-        if not n & 1023:
+        if not pos & 1023:  # every 1024 lines: delivery reports, progress, checkpoint, stop (at most ~20 ms late)
+            if not pos:  # the clock (rate, --duration, events/s) starts with the first line, not with start-up
+                start = time.monotonic()
             summary.sent = sent
             poll(0)
             tick(pos)
+            if stop.reason is not None:
+                break
         if pos < skip_below or (found and pos in found):
             continue
         if action == "send":
@@ -203,8 +204,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
                 if delay > 0:
                     summary.sent = sent
                     wait(delay, pos)
-                    if stop.reason is not None:
-                        break
+                if stop.reason is not None:
+                    break
             event = verdict[1]
             key = event["userId"] or hidden_key(event)
             try:  # the hot path: one call, no wrapper, no per-record callback, no keyword arguments
@@ -212,13 +213,10 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             except BufferError:
                 send(topic, raw, key, ANY_PARTITION, None, None, ts, [(HEADER, hdr + b"%d" % pos)])
             sent += 1
-            last_ts = ts
-            if first_ts is None:
-                first_ts = last_ts_max = ts
-            elif ts < first_ts:
+            if ts > last_ts:
+                last_ts = ts
+            if ts < first_ts:
                 first_ts = ts
-            elif ts > last_ts_max:
-                last_ts_max = ts
         elif action == "invalid":
             reason, detail = verdict[2], verdict[3]
             summary.skipped[reason or "invalid"] += 1
@@ -235,13 +233,14 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
         pos += 1  # every position was handled
     handled = pos  # positions < handled were handed to the producer or skipped
     summary.sent = sent
-    summary.first_ts, summary.last_ts = first_ts, last_ts_max
+    if sent:
+        summary.first_ts, summary.last_ts = first_ts, last_ts
 
     deadline = time.monotonic() + opts.flush_timeout_s
     while len(producer) and time.monotonic() < deadline:
         producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
         if progress is not None and progress.due():
-            progress.update(summary, summary.sent if by_events else stats.bytes, last_ts)
+            progress.update(summary, summary.sent if by_events else stats.bytes, clock())
     all_done = len(producer) == 0
     if not all_done:
         # still unconfirmed after the flush timeout: purge them, so that each is reported (as purged, not
@@ -260,7 +259,7 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
     state.complete = exhausted and summary.failed == 0 and summary.unconfirmed == 0
     save_state(state_path, state)
     if progress is not None:
-        progress.update(summary, summary.sent if by_events else stats.bytes, last_ts)
+        progress.update(summary, summary.sent if by_events else stats.bytes, clock())
         progress.close()
     return summary
 
