@@ -2,8 +2,8 @@
 
 Loads a log into a local Kafka topic, then runs each stage of the job's pipeline as a batch Spark job over the
 whole topic and reports the JVM's CPU time per event (robust on a shared machine, where wall time is not) and
-the wall time: Kafka read, JSON parse, the full validation (``contracts.parsing.classify_records``), the
-aggregation of the scores query, and the counts of the intake query.
+the wall time: Kafka read, JSON parse, the full validation (``contracts.parsing.classify_records``), and the
+job's aggregation by (kind, userId) after it.
 
     .venv/bin/python benchmarks/streaming_costs.py [--log PATH] [--reps 3]
 
@@ -34,6 +34,7 @@ def main() -> None:
     from contracts.parsing import JSON_OPTIONS, _parse_schema, classify_records
     from contracts.schema import FIELD_NAMES
     from contracts.spark_session import build_session
+    from streaming.intake import KIND, grouping, position_column
 
     with local_services(redis=False) as (broker, _):
         subprocess.run([sys.executable, "-m", "producer", "replay", str(log), "--max", "--topic", "costs",
@@ -55,9 +56,10 @@ def main() -> None:
             "kafka_read": source().select(F.length("value")),
             "from_json": source().select(F.from_json(F.col("value").cast("string"), _parse_schema(), JSON_OPTIONS)
                                          .alias("e")).select("e.*"),
-            "scores_query_classify_and_aggregate": classify_records(source()).where(F.col("verdict") == "valid")
-            .select(*FIELD_NAMES).groupBy("userId").agg(*raw_aggregate_columns(epoch)),
-            "intake_query_classify_and_count": classify_records(source()).groupBy("verdict", "reason").count(),
+            "classify": classify_records(source()).select("verdict", "reason", *FIELD_NAMES),
+            # what the job's one query does per event: classify, then aggregate by (kind, userId)
+            "job_classify_and_aggregate": grouping(classify_records(source())).groupBy(KIND, "userId")
+            .agg(*raw_aggregate_columns(epoch), position_column()),
         }
         result: dict = {"events": n, "log": str(log)}
         for name, df in stages.items():

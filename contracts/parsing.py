@@ -79,8 +79,10 @@ def _reason(raw: Column, text: Column, ev: Column) -> Column:
         .when(~F.expr("is_valid_utf8(_raw)"), F.lit(V.NOT_UTF8))
         .when(ev.isNull() | ev[CORRUPT].isNotNull(), corrupt_reason)
         # trailing data after the object (JSON allows trailing space, tab, CR and LF); a line whose trailing
-        # data itself ends in "}" is not caught here (the producer's validator catches it)
-        .when(~F.rtrim(text, F.lit(" \t\r\n")).endswith("}"), F.lit(V.NOT_JSON))
+        # data itself ends in "}" is not caught here (the producer's validator catches it). The plain endswith
+        # first: rtrim with a set of characters walks the string and cost 7% of the job's CPU for every record
+        # when it ran alone
+        .when(~(text.endswith("}") | F.rtrim(text, F.lit(" \t\r\n")).endswith("}")), F.lit(V.NOT_JSON))
         .when(ev["ts"].isNull() | ev["page"].isNull(), F.lit(V.MISSING))
         .when(_wrong_type(text, ev), F.lit(V.WRONG_TYPE))
         .when(~ev["page"].isin(*PAGES), F.lit(V.UNKNOWN_PAGE))

@@ -1,75 +1,190 @@
-"""The intake query's per-batch work: count records by verdict and keep dead letters aside.
+"""Intake accounting inside the one streaming query: counts by verdict, dead letters, users' display names.
 
-Every record Kafka delivers is counted (valid, hidden, invalid by reason) in the stream-health hash, and every
-invalid record goes to the dead-letter sink with its raw value and reason. The batch id is recorded in the same
-Redis transaction (a Lua script), so a batch Spark replays after a crash is not counted or dead-lettered twice.
+The job reads and parses each Kafka record once. Records that are not valid user events are not dropped before
+the aggregation: they are grouped under a ``kind`` (``hidden`` or ``invalid:<reason>``; null for user events),
+so the stateful aggregation that keeps each user's raw aggregates also keeps, per kind, the cumulative count of
+records (``n_events``). Those counts are absolute, so writing them is idempotent under batch replay; valid events
+are counted by the user writes themselves (see :mod:`streaming.redis_sink`).
+
+What the aggregation cannot hold is text (a string in the aggregation buffer costs Spark its hash aggregation):
+the raw value of a dead letter and a user's name and location. So a batch that brings dead letters is read again
+from Kafka, over exactly that batch's offsets (from the query's offset log); and the aggregation keeps each
+user's latest Kafka position (:data:`POSITION`, a long), from which the records of users whose hash has no name
+yet are fetched one by one.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from contracts.parsing import classify_records
 from contracts.redis_keys import RedisKeys
 from streaming.redis_sink import with_retry
+from streaming.scoring import POSITION
 
 #: Raw values are truncated in the Redis dead-letter stream (the Kafka dead-letter topic keeps them whole).
 MAX_DEAD_LETTER_BYTES = 2048
 #: Dead letters of one batch kept in the Redis stream at most; all of them are counted regardless.
 MAX_DEAD_LETTERS_PER_BATCH = 10_000
+#: The grouping column that sets apart records which are not a user's valid event.
+KIND = "kind"
+HIDDEN = "hidden"
+INVALID = "invalid:"
+#: Aggregated beside the raw aggregates (column POSITION): max(partition * 2^40 + offset), the user's latest
+#: record in Kafka.
+_OFFSET_BITS = 40
 
-# KEYS: 1 health hash, 2 dead-letter stream
-# ARGV: 1 batch id, 2 stream maxlen, 3 number of counter pairs, then (field, increment) pairs,
-#       then (value, reason, partition, offset) quadruples
-INTAKE_LUA = r"""
-local last = tonumber(redis.call('HGET', KEYS[1], 'intake_batch') or '-1')
-local batch = tonumber(ARGV[1])
-if batch <= last then return 0 end
-local n = tonumber(ARGV[3])
-local i = 4
-for _ = 1, n do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
+# KEYS: 1 health hash. ARGV: (field, cumulative count) pairs from Spark's state.
+# Counts only grow, so a replayed (older) value never lowers one; the totals are recomputed from the parts.
+COUNTS_LUA = r"""
+for i = 1, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
-while i <= #ARGV do
+local h = redis.call('HGETALL', KEYS[1])
+local dead, valid, hidden = 0, 0, 0
+for i = 1, #h, 2 do
+  if string.sub(h[i], 1, 13) == 'dead_letters:' then dead = dead + tonumber(h[i + 1])
+  elseif h[i] == 'valid_events' then valid = tonumber(h[i + 1])
+  elseif h[i] == 'hidden_events' then hidden = tonumber(h[i + 1]) end
+end
+redis.call('HSET', KEYS[1], 'dead_letters', dead, 'events_in', valid + hidden + dead)
+return valid + hidden + dead
+"""
+
+# KEYS: 1 health hash, 2 dead-letter stream. ARGV: 1 batch id, 2 stream maxlen, then (value, reason, partition,
+# offset) quadruples. The batch id is recorded in the same script, so a replayed batch adds nothing twice.
+DEAD_LETTERS_LUA = r"""
+local last = tonumber(redis.call('HGET', KEYS[1], 'dead_letter_batch') or '-1')
+if tonumber(ARGV[1]) <= last then return 0 end
+for i = 3, #ARGV, 4 do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'value', ARGV[i], 'reason', ARGV[i + 1],
              'partition', ARGV[i + 2], 'offset', ARGV[i + 3])
-  i = i + 4
 end
-redis.call('HSET', KEYS[1], 'intake_batch', ARGV[1])
+redis.call('HSET', KEYS[1], 'dead_letter_batch', ARGV[1])
 return 1
 """
 
 
-def batch_summary(batch: DataFrame) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
-    """Counters to add to the health hash, and (userId, name, location) of the batch's users from their latest
-    event, in one aggregation over the batch (no cache of the raw records: caching them cost more than parsing).
+def grouping(classified: DataFrame) -> DataFrame:
+    """The classified records as the aggregation groups them: ``kind`` and ``userId`` keys, the event columns.
 
-    Grouping by the text columns (not aggregating them) keeps Spark's hash aggregation: a user's name and
-    location rarely change, so this is about one row per user, plus one per (verdict, reason).
+    ``ts`` is kept for valid events only: an invalid record's timestamp may be any long, and the aggregates'
+    arithmetic on it would overflow (an error, not a dead letter, under ANSI SQL).
     """
-    valid = F.col("verdict") == "valid"
-    keys = [F.col("verdict"), F.col("reason")] + [F.when(valid, F.col(c)).alias(c)
-                                                   for c in ("userId", "firstName", "lastName", "location")]
-    rows = batch.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"), F.max(F.when(valid, F.col("ts"))).alias("ts")).collect()
-    counts: dict[str, int] = {"events_in": 0, "valid_events": 0, "hidden_events": 0, "dead_letters": 0}
-    latest: dict[str, tuple[int, str, str]] = {}
-    for r in rows:
-        n = r["n"]
-        counts["events_in"] += n
-        if r["verdict"] == "valid":
-            counts["valid_events"] += n
-            if r["userId"] not in latest or r["ts"] > latest[r["userId"]][0]:
-                name = " ".join(p for p in (r["firstName"], r["lastName"]) if p).strip()
-                latest[r["userId"]] = (r["ts"], name, r["location"] or "")
-        elif r["verdict"] == "hidden":
-            counts["hidden_events"] += n
-        else:
-            counts["dead_letters"] += n
-            key = f"dead_letters:{r['reason']}"
-            counts[key] = counts.get(key, 0) + n
-    return counts, [(uid, name, loc) for uid, (_, name, loc) in latest.items()]
+    verdict = F.col("verdict")
+    kind = (F.when(verdict == "valid", F.lit(None).cast("string"))
+            .when(verdict == "hidden", F.lit(HIDDEN))
+            .otherwise(F.concat(F.lit(INVALID), F.col("reason"))))
+    valid = verdict == "valid"
+    events = [c for c in classified.columns if c not in ("userId", "ts")]
+    position = F.col("partition").cast("long") * F.lit(1 << _OFFSET_BITS) + F.col("offset")
+    return classified.select(kind.alias(KIND), F.when(valid, F.col("userId")).alias("userId"),
+                             F.when(valid, F.col("ts")).alias("ts"), position.alias(POSITION), *events)
+
+
+def position_column():
+    """The aggregate of :data:`POSITION` (the user's latest record in Kafka)."""
+    return F.max(POSITION).alias(POSITION)
+
+
+def count_fields(kind_counts: dict[str, int]) -> dict[str, int]:
+    """Health-hash fields of the cumulative counts per kind: hidden_events, dead_letters:<reason>."""
+    out = {}
+    for kind, n in kind_counts.items():
+        out["hidden_events" if kind == HIDDEN else "dead_letters:" + kind[len(INVALID):]] = int(n)
+    return out
+
+
+def record_counts(client: Any, keys: RedisKeys, kind_counts: dict[str, int]) -> int:
+    """Store the cumulative counts and recompute the totals; returns events_in."""
+    argv: list[Any] = []
+    for field, n in count_fields(kind_counts).items():
+        argv += [field, n]
+    script = client.register_script(COUNTS_LUA)
+    return int(with_retry(lambda: script(keys=[keys.health], args=argv)))
+
+
+def record_dead_letters(client: Any, keys: RedisKeys, batch_id: int, dead_letters: list[tuple[bytes, str, int, int]],
+                        maxlen: int) -> bool:
+    """Add one batch's dead letters to the stream once; False when that batch was already recorded."""
+    argv: list[Any] = [batch_id, maxlen]
+    for value, reason, partition, offset in dead_letters:
+        text = bytes(value or b"")[:MAX_DEAD_LETTER_BYTES].decode("utf-8", "replace")
+        argv += [text, reason, partition, offset]
+    script = client.register_script(DEAD_LETTERS_LUA)
+    return bool(with_retry(lambda: script(keys=[keys.health, keys.dead_letters], args=argv)))
+
+
+# ---- reading a batch again -------------------------------------------------------------------------------
+
+def _source_offsets(path: Path) -> dict[str, dict[str, int]]:
+    """The Kafka offsets in an offset-log entry (``offsets/<batch>``: "v1", metadata, one line per source) or in
+    the source's initial-offsets file (``sources/0/0``): the last line is the one Kafka source's JSON."""
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    return {t: {p: int(o) for p, o in parts.items()} for t, parts in json.loads(lines[-1]).items()}
+
+
+def batch_offsets(checkpoint: Path, batch_id: int) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """(start, end) Kafka offsets of a micro-batch, from the query's checkpoint.
+
+    Spark writes a batch's end offsets to ``offsets/<id>`` before running it; the batch starts where the one
+    before it ended, or, for the first batch, at the offsets the source recorded when the query first started.
+    """
+    end = _source_offsets(checkpoint / "offsets" / str(batch_id))
+    before = checkpoint / "offsets" / str(batch_id - 1)
+    start = _source_offsets(before if before.exists() else checkpoint / "sources" / "0" / "0")
+    return start, end
+
+
+def read_batch(spark: SparkSession, kafka_options: dict[str, str], start: dict, end: dict) -> DataFrame:
+    """The batch's Kafka records again (a batch read of exactly its offsets); a partition new since the batch
+    before starts at its beginning."""
+    starting = {t: {p: start.get(t, {}).get(p, -2) for p in parts} for t, parts in end.items()}
+    assign = {t: [int(p) for p in parts] for t, parts in end.items()}
+    return (spark.read.format("kafka").options(**kafka_options).option("assign", json.dumps(assign))
+            .option("startingOffsets", json.dumps(starting)).option("endingOffsets", json.dumps(end))
+            .option("failOnDataLoss", "false").load())
+
+
+def dead_letters(records: DataFrame) -> DataFrame:
+    """Invalid records of a batch read again: key, raw value, reason, partition, offset."""
+    return (classify_records(records).where(F.col("verdict") == "invalid")
+            .select("key", "value", "reason", "partition", "offset"))
+
+
+def fetch_profiles(kafka_config: dict[str, Any], topic: str, positions: list[tuple[str, int]],
+                   timeout_s: float = 10.0) -> list[tuple[str, str, str]]:
+    """(userId, name, location) of users from the Kafka record at their :data:`POSITION`.
+
+    One fetch per user, in offset order: a handful per batch once the users are known, one per user at the
+    start of a stream. A record that cannot be fetched leaves that user nameless until their next batch.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    out = []
+    consumer = Consumer({**kafka_config, "group.id": "sparkify-profiles", "enable.auto.commit": False,
+                         "enable.partition.eof": False, "fetch.wait.max.ms": 10})
+    try:
+        for uid, position in sorted(positions, key=lambda p: p[1]):
+            partition, offset = position >> _OFFSET_BITS, position & ((1 << _OFFSET_BITS) - 1)
+            consumer.assign([TopicPartition(topic, partition, offset)])
+            msg = consumer.poll(timeout_s)
+            if msg is None or msg.error() or msg.offset() != offset:
+                continue
+            try:
+                event = json.loads(msg.value())
+            except ValueError:
+                continue
+            name = " ".join(p for p in (event.get("firstName"), event.get("lastName")) if p).strip()
+            out.append((uid, name, event.get("location") or ""))
+    finally:
+        consumer.close()
+    return out
 
 
 def write_dead_letters_to_kafka(invalid: DataFrame, options: dict[str, str], topic: str) -> None:
@@ -80,25 +195,12 @@ def write_dead_letters_to_kafka(invalid: DataFrame, options: dict[str, str], top
      .write.format("kafka").options(**options).option("topic", topic).option("includeHeaders", "true").save())
 
 
-def write_profiles(client: Any, keys: RedisKeys, profiles: list[tuple[str, str, str]]) -> None:
+def write_profiles(client: Any, keys: RedisKeys, rows: list[tuple[str, str, str]]) -> None:
     """Display text of users (never features) into their hashes."""
     def write() -> None:
         pipe = client.pipeline(transaction=False)
-        for uid, name, location in profiles:
+        for uid, name, location in rows:
             pipe.hset(keys.user(uid), mapping={"name": name, "location": location})
         pipe.execute()
 
     with_retry(write)
-
-
-def record_batch(client: Any, keys: RedisKeys, batch_id: int, counts: dict[str, int],
-                 dead_letters: list[tuple[bytes, str, int, int]], maxlen: int) -> bool:
-    """Add the counters and the dead letters once per batch id; False when the batch was already recorded."""
-    argv: list[Any] = [batch_id, maxlen, len(counts)]
-    for field, inc in counts.items():
-        argv += [field, inc]
-    for value, reason, partition, offset in dead_letters:
-        text = bytes(value or b"")[:MAX_DEAD_LETTER_BYTES].decode("utf-8", "replace")
-        argv += [text, reason, partition, offset]
-    script = client.register_script(INTAKE_LUA)
-    return bool(with_retry(lambda: script(keys=[keys.health, keys.dead_letters], args=argv)))

@@ -1,12 +1,11 @@
-"""The streaming job: two Structured Streaming queries over the same Kafka topic.
+"""The streaming job: one Structured Streaming query over the Kafka topic.
 
-* ``scores``: parse -> valid user events -> ``groupBy(userId).agg(<shared raw aggregates>)`` kept in Spark's
-  state store (update mode, checkpointed) -> ``foreachBatch``: features as of the stream's event-time clock,
-  risk and SHAP drivers computed on the executors (``mapInPandas``), written to Redis idempotently.
-* ``intake``: parse -> count every record by verdict, send invalid ones to the dead-letter sink.
-
-They are separate queries because a streaming aggregation has one output; the intake query costs a second
-JSON parse and buys exact counts and dead letters without per-event Python.
+Kafka records -> parse and classify (Spark SQL, ``contracts.parsing``) -> ``groupBy(kind, userId).agg(<shared raw
+aggregates>)`` kept in Spark's state store (update mode, checkpointed) -> ``foreachBatch``: the updated users'
+features as of the stream's event-time clock, risk and SHAP drivers computed on the executors (``mapInPandas``)
+and written to Redis idempotently; the updated per-kind counts (hidden events, dead letters by reason) into the
+stream-health hash; the batch's dead letters and new users' names read again from Kafka when there are any
+(:mod:`streaming.intake`). Each record is read and parsed once.
 """
 from __future__ import annotations
 
@@ -24,8 +23,8 @@ from contracts.artifact import ArtifactError, ModelArtifact, latest_version, loa
 from contracts.features import raw_aggregate_columns
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
+from contracts.parsing import classify_records
 from streaming import intake
-from contracts.parsing import classify_records, valid_events
 from streaming.redis_sink import connect, with_retry
 from streaming.scoring import RESULT_SCHEMA, ScoreContext, score_partitions
 
@@ -119,67 +118,86 @@ class StreamingJob:
         return {"processingTime": f"{self.settings.trigger_seconds} seconds"}
 
     def start(self) -> list[StreamingQuery]:
-        classified = classify_records(self._source())
-        users = valid_events(classified).groupBy("userId").agg(*raw_aggregate_columns(self.epoch_ms))
-        ckpt = self.opts.checkpoint_dir
-        scores = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._score_batch)
-                  .option("checkpointLocation", str(ckpt / "scores")).trigger(**self._trigger()).start())
-        records = classified.select("key", "value", "partition", "offset", "verdict", "reason", "userId", "ts",
-                                    "firstName", "lastName", "location")
-        intake_q = (records.writeStream.queryName("intake").foreachBatch(self._intake_batch)
-                    .option("checkpointLocation", str(ckpt / "intake")).trigger(**self._trigger()).start())
-        self.queries = [scores, intake_q]
+        grouped = intake.grouping(classify_records(self._source()))
+        users = grouped.groupBy(intake.KIND, "userId").agg(*raw_aggregate_columns(self.epoch_ms),
+                                                            intake.position_column())
+        scores = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._batch)
+                  .option("checkpointLocation", str(self._checkpoint)).trigger(**self._trigger()).start())
+        self.queries = [scores]
         return self.queries
 
+    @property
+    def _checkpoint(self) -> Path:
+        return self.opts.checkpoint_dir / "scores"
+
     # ---- per micro-batch -----------------------------------------------------------------------------
-    def _score_batch(self, batch: DataFrame, batch_id: int) -> None:
+    def _batch(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         batch.persist()
         try:
-            stats = batch.agg(F.count(F.lit(1)).alias("n"), F.max("last_ts").alias("max_ts")).first()
-            if not stats or stats["n"] == 0:
-                return
-            self.maybe_reload_model()
-            script = self.redis.register_script(_CLOCK_LUA)
-            clock = int(with_retry(lambda: script(keys=[self.keys.health], args=[int(stats["max_ts"])])))
-            s = self.settings
-            ctx = ScoreContext(
-                model_dir=str(self.opts.model_dir), model_version=self.artifact.version, clock_ms=clock,
-                epoch_ms=self.epoch_ms, redis_url=s.redis_url, redis_kwargs=tuple(sorted(s.redis_kwargs().items())),
-                redis_prefix=s.redis_prefix, hysteresis=s.alert_hysteresis, alert_maxlen=s.alert_stream_maxlen,
-                top_drivers=s.top_drivers)
-            result = (batch.mapInPandas(score_partitions(ctx), RESULT_SCHEMA)
-                      .agg(F.count(F.lit(1)).alias("scored"), F.sum((F.col("written") > 0).cast("int")).alias("written"),
-                           F.sum((F.col("written") == 2).cast("int")).alias("alerts")).first())
+            # one small job (it also fills the cache): per kind, the rows and their counts; for users, the clock
+            summary = (batch.groupBy(intake.KIND).agg(F.count(F.lit(1)).alias("rows"), F.sum("n_events").alias("n"),
+                                                      F.max("last_ts").alias("max_ts")).collect())
+            kinds = {r[intake.KIND]: int(r["n"]) for r in summary if r[intake.KIND] is not None}
+            users = next((r for r in summary if r[intake.KIND] is None), None)
+            result = self._score(batch.where(F.col(intake.KIND).isNull()).drop(intake.KIND),
+                                 int(users["max_ts"]) if users else None)
+            unnamed = result.pop("unnamed")
+            events_in = intake.record_counts(self.redis, self.keys, kinds)
+            if any(k.startswith(intake.INVALID) for k in kinds):
+                self._dead_letters(batch_id)
+            if unnamed:
+                profiles = intake.fetch_profiles(self.settings.librdkafka_config(), self.settings.topic, unnamed)
+                intake.write_profiles(self.redis, self.keys, profiles)
             elapsed_ms = int((time.monotonic() - started) * 1000)
             health = {"batch_id": batch_id, "batch_ms": elapsed_ms, "last_batch_wall_ms": int(time.time() * 1000),
-                      "last_batch_users": int(result["scored"] or 0)}
+                      "last_batch_users": result["scored"]}
             pipe = self.redis.pipeline()
             pipe.hset(self.keys.health, mapping=health)
-            pipe.hincrby(self.keys.health, "users_scored", int(result["written"] or 0))
+            pipe.hincrby(self.keys.health, "users_scored", result["written"])
             with_retry(pipe.execute)
-            log.info("batch %d: %d users scored, %d written, %d alerts, clock %d, %d ms", batch_id,
-                     result["scored"], result["written"] or 0, result["alerts"] or 0, clock, elapsed_ms)
+            log.info("batch %d: %d users scored, %d written, %d alerts, clock %s, %d events in, %d ms", batch_id,
+                     result["scored"], result["written"], result["alerts"], result.get("clock"), events_in,
+                     elapsed_ms)
         finally:
             batch.unpersist()
 
-    def _intake_batch(self, batch: DataFrame, batch_id: int) -> None:
-        counts, profiles = intake.batch_summary(batch)
-        if counts["events_in"] == 0:
-            return
+    def _score(self, users: DataFrame, max_ts: int | None) -> dict:
+        """Score the batch's updated users on the executors; what the writes did, summed on the driver.
+
+        ``max_ts`` is the latest event time among them (None: no user updated); the stream's clock moves to it.
+        """
+        if max_ts is None:
+            return {"scored": 0, "written": 0, "alerts": 0, "unnamed": []}
+        self.maybe_reload_model()
+        script = self.redis.register_script(_CLOCK_LUA)
+        clock = int(with_retry(lambda: script(keys=[self.keys.health], args=[max_ts])))
+        s = self.settings
+        ctx = ScoreContext(
+            model_dir=str(self.opts.model_dir), model_version=self.artifact.version, clock_ms=clock,
+            epoch_ms=self.epoch_ms, redis_url=s.redis_url, redis_kwargs=tuple(sorted(s.redis_kwargs().items())),
+            redis_prefix=s.redis_prefix, hysteresis=s.alert_hysteresis, alert_maxlen=s.alert_stream_maxlen,
+            top_drivers=s.top_drivers)
+        written = F.col("written")
+        row = (users.mapInPandas(score_partitions(ctx), RESULT_SCHEMA)
+               .agg(F.count(F.lit(1)).alias("scored"), F.sum((written > 0).cast("int")).alias("written"),
+                    F.sum((written == 2).cast("int")).alias("alerts"),
+                    F.collect_list(F.when(~F.col("named"), F.struct("userId", "position"))).alias("unnamed")).first())
+        return {"scored": int(row["scored"]), "written": int(row["written"] or 0), "alerts": int(row["alerts"] or 0),
+                "unnamed": [(r["userId"], r["position"]) for r in row["unnamed"]], "clock": clock}
+
+    def _dead_letters(self, batch_id: int) -> None:
+        """The batch's invalid records, read again from Kafka over the batch's offsets, to the dead-letter sink."""
+        start, end = intake.batch_offsets(self._checkpoint, batch_id)
+        options = self.settings.spark_kafka_options()
+        invalid = intake.dead_letters(intake.read_batch(self.spark, options, start, end))
         dead: list = []
-        if counts["dead_letters"]:  # rare: the batch is read again from Kafka for the raw values
-            invalid = batch.where(F.col("verdict") == "invalid")
-            if self.opts.dead_letter_sink == "kafka":
-                intake.write_dead_letters_to_kafka(invalid, self.settings.spark_kafka_options(),
-                                                   self.settings.dead_letter_topic)
-            else:
-                dead = [(r["value"], r["reason"], r["partition"], r["offset"]) for r in
-                        invalid.select("value", "reason", "partition", "offset")
-                        .limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]
-        intake.record_batch(self.redis, self.keys, batch_id, counts, dead, self.settings.alert_stream_maxlen)
-        if profiles:
-            intake.write_profiles(self.redis, self.keys, profiles)
+        if self.opts.dead_letter_sink == "kafka":
+            intake.write_dead_letters_to_kafka(invalid, options, self.settings.dead_letter_topic)
+        else:
+            dead = [(r["value"], r["reason"], r["partition"], r["offset"])
+                    for r in invalid.limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]
+        intake.record_dead_letters(self.redis, self.keys, batch_id, dead, self.settings.alert_stream_maxlen)
 
     # ---- health --------------------------------------------------------------------------------------
     def publish_progress(self) -> None:
@@ -189,12 +207,10 @@ class StreamingJob:
             p = q.lastProgress
             if not p:
                 continue
-            if q.name == "intake":
-                fields["events_per_s"] = f"{p.get('processedRowsPerSecond') or 0.0:.1f}"
-                fields["input_per_s"] = f"{p.get('inputRowsPerSecond') or 0.0:.1f}"
-                fields["lag"] = str(_lag(p))
-            else:
-                fields["trigger_ms"] = str((p.get("durationMs") or {}).get("triggerExecution", 0))
+            fields["events_per_s"] = f"{p.get('processedRowsPerSecond') or 0.0:.1f}"
+            fields["input_per_s"] = f"{p.get('inputRowsPerSecond') or 0.0:.1f}"
+            fields["lag"] = str(_lag(p))
+            fields["trigger_ms"] = str((p.get("durationMs") or {}).get("triggerExecution", 0))
         if fields:
             with_retry(lambda: self.redis.hset(self.keys.health, mapping=fields), retry_for_s=5)
 

@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import redis
 
 from contracts.redis_keys import RedisKeys
 
-# KEYS: 1 user hash, 2 ranking, 3 churned, 4 alerts, 5 importance
+# KEYS: 1 user hash, 2 ranking, 3 churned, 4 alerts, 5 importance, 6 stream health
 # ARGV: 1 userId, 2 as_of, 3 n_events, 4 risk, 5 threshold, 6 hysteresis, 7 churn_ts or "",
 #       8 alert stream maxlen, 9 shap JSON (stored as field "shap"), 10 level, 11.. hash field/value pairs
+# Returns {code, new events counted, has display name}: code 0 = refused (not newer), 1 = written, 2 = written
+# with an alert. The user's events not counted before are added to the health hash's valid_events here, in the
+# same script, so the count is exact under batch replay too.
 WRITE_USER_LUA = r"""
-local old = redis.call('HMGET', KEYS[1], 'as_of', 'n_events', 'alerting', 'shap', 'churned')
+local old = redis.call('HMGET', KEYS[1], 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name')
 local new_asof = tonumber(ARGV[2])
 local new_n = tonumber(ARGV[3])
+local named = old[6] and 1 or 0
+local old_n = 0
 if old[1] then
   local oa = tonumber(old[1])
-  local on = tonumber(old[2])
-  if new_asof < oa or (new_asof == oa and new_n <= on) then return 0 end
+  old_n = tonumber(old[2])
+  if new_asof < oa or (new_asof == oa and new_n <= old_n) then return {0, 0, named} end
 end
+local counted = math.max(0, new_n - old_n)
+redis.call('HINCRBY', KEYS[6], 'valid_events', counted)
 local was_active = old[1] and old[5] ~= '1'
 local risk = tonumber(ARGV[4])
 local thr = tonumber(ARGV[5])
@@ -45,7 +52,7 @@ if churned then
   redis.call('HSET', KEYS[1], 'churned', '1', 'churned_ts', ARGV[7], 'alerting', '0')
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
-  return result
+  return {result, counted, named}
 end
 redis.call('ZADD', KEYS[2], risk, ARGV[1])
 for f, v in pairs(cjson.decode(ARGV[9])) do redis.call('HINCRBYFLOAT', KEYS[5], f, math.abs(v)) end
@@ -59,8 +66,17 @@ if direction then
              'risk', ARGV[4], 'threshold', ARGV[5], 'as_of', ARGV[2], 'level', ARGV[10])
   result = 2
 end
-return result
+return {result, counted, named}
 """
+
+
+class Written(NamedTuple):
+    """What one user's write did: ``code`` 0 (Redis already held this or newer), 1 (written) or 2 (written and
+    an alert raised); ``new_events`` the user's events counted for the first time; ``named`` whether the user's
+    hash already has its display name."""
+    code: int
+    new_events: int
+    named: bool
 
 
 @dataclass(frozen=True)
@@ -97,14 +113,14 @@ class UserWriter:
         self.retry_for_s = retry_for_s
         self._script = client.register_script(WRITE_USER_LUA)
 
-    def write(self, users: Sequence[UserWrite]) -> list[int]:
-        """Write all users; returns per user 0 (already newer in Redis), 1 (written) or 2 (written + alert)."""
-        results: list[int] = []
+    def write(self, users: Sequence[UserWrite]) -> list[Written]:
+        """Write all users, in their order; one :class:`Written` per user."""
+        results: list[Written] = []
         for start in range(0, len(users), self.chunk):
             results.extend(with_retry(lambda: self._write_chunk(users[start:start + self.chunk]), self.retry_for_s))
         return results
 
-    def _write_chunk(self, users: Iterable[UserWrite]) -> list[int]:
+    def _write_chunk(self, users: Iterable[UserWrite]) -> list[Written]:
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
         for u in users:
@@ -113,9 +129,9 @@ class UserWriter:
                                self.alert_maxlen, u.shap_json, u.level]
             for name, value in u.fields.items():
                 argv += [name, value]
-            self._script(keys=[k.user(u.user_id), k.ranking, k.churned, k.alerts, k.importance], args=argv,
-                         client=pipe)
-        return [int(r) for r in pipe.execute()]
+            self._script(keys=[k.user(u.user_id), k.ranking, k.churned, k.alerts, k.importance, k.health],
+                         args=argv, client=pipe)
+        return [Written(int(code), int(counted), bool(int(named))) for code, counted, named in pipe.execute()]
 
 
 def with_retry(fn, retry_for_s: float = 600.0, first_delay_s: float = 0.2, max_delay_s: float = 10.0):

@@ -20,8 +20,12 @@ from contracts.features import FEATURE_LABELS, model_features
 from contracts.redis_keys import RedisKeys, band_for
 from streaming.redis_sink import UserWrite, UserWriter, connect
 
-#: Schema of what each scoring task returns to the driver (one row per user).
-RESULT_SCHEMA = "userId string, risk double, written int"
+#: Schema of what each scoring task returns to the driver (one row per user): the write's code (see
+#: :class:`streaming.redis_sink.Written`), the user's events counted for the first time, whether the user's hash
+#: already has a display name, and the user's latest Kafka position (-1 when the frame has none).
+RESULT_SCHEMA = "userId string, risk double, written int, new_events long, named boolean, position long"
+#: The raw-aggregate column with the user's latest Kafka position (see streaming.intake), passed through.
+POSITION = "last_position"
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,12 @@ def score_partitions(ctx: ScoreContext):
             if raw.empty:
                 continue
             results, writes = score_frame(raw.reset_index(drop=True), ctx, artifact)
-            results["written"] = np.asarray(writer.write(writes), dtype="int32")
+            written = writer.write(writes)
+            results["written"] = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
+            results["new_events"] = np.fromiter((w.new_events for w in written), dtype="int64", count=len(written))
+            results["named"] = np.fromiter((w.named for w in written), dtype=bool, count=len(written))
+            results["position"] = (raw[POSITION].to_numpy(dtype="int64") if POSITION in raw
+                                   else np.full(len(raw), -1, dtype="int64"))
             yield results
 
     return run

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY_MS = 86_400_000
 #: Health fields that depend on wall time or on how often a batch ran, never on what was processed.
 WALL_CLOCK_HEALTH = {"batch_id", "batch_ms", "last_batch_wall_ms", "last_batch_users", "query_started_ms",
-                     "events_per_s", "input_per_s", "lag", "trigger_ms", "intake_batch", "users_scored"}
+                     "events_per_s", "input_per_s", "lag", "trigger_ms", "dead_letter_batch", "users_scored"}
 #: User-hash fields set from wall time.
 WALL_CLOCK_USER = {"scored_at"}
 

@@ -104,7 +104,7 @@ def test_broker_restart_during_paced_replay_loses_nothing_and_the_job_counts_wha
         _wait_for(lambda: int(client.hget(f"{prefix}:health", "events_in") or 0) >= len(lines), 300,
                   "the job to count every event", proc, job_log)
         per_user, verdicts = _expected(lines)
-        # the scores query runs apart from the intake query: wait for it too before stopping
+        # events_in is recorded after the users' writes, but wait for every user's final count too
         _wait_for(lambda: {k.split(":user:", 1)[1]: int(client.hget(k, "n_events"))
                            for k in client.scan_iter(match=f"{prefix}:user:*")} == dict(per_user), 180,
                   "every user's final count", proc, job_log)

@@ -23,20 +23,25 @@ def writer(redis_client):
     return UserWriter(redis_client, KEYS, threshold=0.5, hysteresis=0.1, alert_maxlen=100)
 
 
+def _codes(written) -> list[int]:
+    return [w.code for w in written]
+
+
 def test_replayed_write_changes_nothing(writer, redis_client):
-    assert writer.write([_write("u1", 1000, 5, 0.7)]) == [2]  # written, with an "up" alert
+    assert _codes(writer.write([_write("u1", 1000, 5, 0.7)])) == [2]  # written, with an "up" alert
     before = redis_client.hgetall(KEYS.user("u1"))
-    assert writer.write([_write("u1", 1000, 5, 0.7)]) == [0]
+    assert _codes(writer.write([_write("u1", 1000, 5, 0.7)])) == [0]
     assert redis_client.hgetall(KEYS.user("u1")) == before
     assert redis_client.xlen(KEYS.alerts) == 1
+    assert redis_client.hget(KEYS.health, "valid_events") == "5"  # counted once
 
 
 def test_older_score_never_overwrites_newer(writer, redis_client):
     writer.write([_write("u1", 2000, 9, 0.2)])
-    assert writer.write([_write("u1", 1000, 5, 0.9)]) == [0]
-    assert writer.write([_write("u1", 2000, 8, 0.9)]) == [0]
+    assert _codes(writer.write([_write("u1", 1000, 5, 0.9)])) == [0]
+    assert _codes(writer.write([_write("u1", 2000, 8, 0.9)])) == [0]
     assert float(redis_client.hget(KEYS.user("u1"), "risk")) == 0.2
-    assert writer.write([_write("u1", 2000, 10, 0.3)]) == [1]  # same clock, more events: newer
+    assert _codes(writer.write([_write("u1", 2000, 10, 0.3)])) == [1]  # same clock, more events: newer
 
 
 def test_alerts_cross_with_hysteresis(writer, redis_client):
@@ -68,3 +73,12 @@ def test_importance_tracks_active_users(writer, redis_client):
     writer.write([_write("u2", 3000, 2, 0.2, churn_ts=2500)])
     imp = {k: float(v) for k, v in redis_client.hgetall(KEYS.importance).items()}
     assert imp["__n__"] == 1 and imp["a"] == pytest.approx(1.0)
+
+
+def test_write_counts_new_events_and_reports_names(writer, redis_client):
+    first = writer.write([_write("u1", 1000, 5, 0.2), _write("u2", 1000, 3, 0.2)])
+    assert [(w.new_events, w.named) for w in first] == [(5, False), (3, False)]
+    redis_client.hset(KEYS.user("u1"), "name", "Ada Lovelace")
+    again = writer.write([_write("u1", 2000, 12, 0.2), _write("u2", 1000, 3, 0.2)])  # u2's write is a replay
+    assert [(w.code, w.new_events, w.named) for w in again] == [(1, 7, True), (0, 0, False)]
+    assert redis_client.hget(KEYS.health, "valid_events") == str(12 + 3)

@@ -105,7 +105,7 @@ def test_ranking_drivers_churn_alerts_and_health(streamed, sim, model_dir, batch
     for uid, score in ranking:
         h = users[uid]
         assert math.isclose(float(h["risk"]), score) and h["churned"] == "0"
-        assert h["name"] and h["location"]  # display text, from the intake query
+        assert h["name"] and h["location"]  # display text, fetched from Kafka for new users
         drivers = json.loads(h["drivers"])
         assert 1 <= len(drivers) <= 4 and all({"feature", "label", "value", "contribution"} <= set(d) for d in drivers)
         ups = [d["contribution"] for d in drivers if d["contribution"] > 0]
