@@ -187,6 +187,7 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
     pos = -1
     hdr = run_id.encode() + b":"
     paced = pacer.paced
+    duration_s = opts.duration_s
     for pos, action, ts, raw, verdict, origin, lineno in items(source, so, stats):
         if not pos & 1023:  # every 1024 lines: delivery reports, progress, checkpoint, stop (at most ~20 ms late)
             if not pos:  # the clock (rate, --duration, events/s) starts with the first line, not with start-up
@@ -203,7 +204,9 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
                 delay = pacer.delay(ts)
                 if delay > 0:
                     summary.sent = sent
-                    wait(delay, pos)
+                    wait(delay, pos)  # checks --duration while it waits
+                elif duration_s is not None and time.monotonic() - start >= duration_s:
+                    stop.set("duration")  # behind schedule (e.g. after a checkpoint): no wait, check here
                 if stop.reason is not None:
                     break
             event = verdict[1]
