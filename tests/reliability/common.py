@@ -74,11 +74,27 @@ def job_env(prefix: str, **extra: str) -> dict[str, str]:
     return env
 
 
+#: every job start_job launched and not yet reaped by kill_leftover_jobs (tests/reliability/conftest.py calls it
+#: after each test), so a test that fails or hits its timeout while a job runs leaves no job behind
+STARTED: list[subprocess.Popen] = []
+
+
 def start_job(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """The job in a new process group (so kill -9 reaches its JVM), output appended to ``log``."""
-    fh = open(log, "ab")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    STARTED.append(proc)
+    return proc
+
+
+def kill_leftover_jobs() -> list[int]:
+    """kill -9 every job started by start_job that is still running; returns their pids."""
+    left = [p for p in STARTED if p.poll() is None]
+    for proc in left:
+        kill9(proc)
+    STARTED.clear()
+    return [p.pid for p in left]
 
 
 def kill9(proc: subprocess.Popen) -> None:
