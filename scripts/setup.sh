@@ -25,7 +25,9 @@ stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
 h=$(sha256sum pyproject.toml | cut -c1-16)
 if ! stamp_ok python "$h"; then
   log "installing Python dependencies (pinned in pyproject.toml)"
-  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+  # setuptools: the copy `python -m venv` ships (65.5) has public advisories (CVE-2022-40897, CVE-2024-6345,
+  # CVE-2025-47273), fixed in 78.1.1
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip "setuptools>=78.1.1"
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
   echo "$h" > "$STAMPS/python"
 else
