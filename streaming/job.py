@@ -135,9 +135,9 @@ class StreamingJob:
         started = time.monotonic()
         batch.persist()
         try:
-            # one small job (it also fills the cache): per kind, the rows and their counts; for users, the clock
-            summary = (batch.groupBy(intake.KIND).agg(F.count(F.lit(1)).alias("rows"), F.sum("n_events").alias("n"),
-                                                      F.max("last_ts").alias("max_ts")).collect())
+            # one small job (it also fills the cache): per kind, its cumulative count; for users, the clock
+            summary = (batch.groupBy(intake.KIND).agg(F.sum("n_events").alias("n"), F.max("last_ts").alias("max_ts"))
+                       .collect())
             kinds = {r[intake.KIND]: int(r["n"]) for r in summary if r[intake.KIND] is not None}
             users = next((r for r in summary if r[intake.KIND] is None), None)
             result = self._score(batch.where(F.col(intake.KIND).isNull()).drop(intake.KIND),
