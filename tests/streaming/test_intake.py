@@ -1,0 +1,40 @@
+"""Fetching users' display text from their Kafka positions, against a real broker."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streaming.intake import READ_THROUGH_RECORDS, _OFFSET_BITS, fetch_profiles
+from tests.streaming.helpers import produce_lines
+
+pytestmark = pytest.mark.integration
+
+
+def _line(i: int) -> bytes:
+    return json.dumps({"ts": 1_538_352_000_000 + i, "userId": str(i), "page": "NextSong", "firstName": f"F{i}",
+                       "lastName": f"L{i}", "location": f"Town {i}, ST"}, separators=(",", ":")).encode()
+
+
+def test_fetch_profiles_reads_close_positions_through_and_seeks_far_ones(kafka_broker, topic):
+    n = 3 * READ_THROUGH_RECORDS + 500
+    produce_lines(kafka_broker.bootstrap, topic, [_line(i) for i in range(n)], partitions=1)
+
+    # positions are the partition's offsets (one partition, produced in order: offset i holds user i);
+    # close runs, far jumps, the last record, and two users on the same record
+    offsets = [0, 1, 2, 50, 1_000, 1_001, 3 * READ_THROUGH_RECORDS, n - 1]
+    wanted = [(str(o), o) for o in offsets] + [("again", 50)]
+    got = fetch_profiles({"bootstrap.servers": kafka_broker.bootstrap}, topic, wanted[::-1])
+
+    expected = {(str(o), f"F{o} L{o}", f"Town {o}, ST") for o in offsets} | {("again", "F50 L50", "Town 50, ST")}
+    assert set(got) == expected
+    assert len(got) == len(expected)
+
+
+def test_fetch_profiles_skips_a_position_past_the_end_and_reads_other_partitions(kafka_broker, topic):
+    produce_lines(kafka_broker.bootstrap, topic, [_line(i) for i in range(10)], partitions=1)
+    past_end = (0, 10 + READ_THROUGH_RECORDS + 1)
+    unknown_partition = (1 << _OFFSET_BITS) + 3  # partition 1 does not exist
+    got = fetch_profiles({"bootstrap.servers": kafka_broker.bootstrap}, topic,
+                         [("3", 3), ("gone", past_end[1]), ("nowhere", unknown_partition), ("9", 9)], timeout_s=2)
+    assert sorted(got) == [("3", "F3 L3", "Town 3, ST"), ("9", "F9 L9", "Town 9, ST")]
