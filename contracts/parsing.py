@@ -27,6 +27,8 @@ JSON_OPTIONS = {
     "allowBackslashEscapingAnyCharacter": "false",
     "allowUnquotedControlChars": "false",
 }
+#: The same strictness for a parse that is not into the event's struct.
+_STRICT = {k: v for k, v in JSON_OPTIONS.items() if k != "columnNameOfCorruptRecord"}
 _STRING_FIELDS = [f.name for f in FIELDS if f.kind == "string"]
 # Spark reads any JSON token into a string column (123 -> "123", true -> "true", {..} -> "{..}"); the validator
 # calls that a wrong type. Only a parsed value that *looks* like such a token (a number, true/false, an object
@@ -59,6 +61,27 @@ def _wrong_type(text: Column, ev: Column) -> Column:
     return out
 
 
+def _more_than_one_value(text: Column) -> Column:
+    """True when the record is not exactly one JSON value (``{...}}``, ``{...} {}``, ``[1] x``).
+
+    Spark's JSON parsers read the first value and ignore what follows; Python's rejects it ("Extra data"). The
+    record is parsed again wrapped as ``[<record>,0]``: one value gives a two-element array, trailing data a
+    malformed one or another length.
+    """
+    wrapped = F.from_json(F.concat(F.lit("["), text, F.lit(",0]")), "array<string>", _STRICT)
+    return F.coalesce(F.size(wrapped) != 2, F.lit(True))
+
+
+def _trailing_data(text: Column) -> Column:
+    """:func:`_more_than_one_value` for a record that parsed as an event and ends in "}", cheaply.
+
+    Trailing data that ends in "}" puts a "}" before the record's last character, which a flat event has not
+    (unless it ends in whitespace, or a text or extra field holds a "}"), so only those few records are parsed
+    again.
+    """
+    return (F.instr(text, "}") < F.length(text)) & _more_than_one_value(text)
+
+
 def _reason(raw: Column, text: Column, ev: Column) -> Column:
     """The dead-letter reason of a record, or null when the record is an event (valid or hidden).
 
@@ -67,7 +90,7 @@ def _reason(raw: Column, text: Column, ev: Column) -> Column:
     """
     variant = F.expr("try_parse_json(_text)")
     corrupt_reason = (
-        F.when(variant.isNull(), F.lit(V.NOT_JSON))
+        F.when(variant.isNull() | _more_than_one_value(text), F.lit(V.NOT_JSON))
         .when(~F.expr("schema_of_variant(try_parse_json(_text))").startswith("OBJECT"), F.lit(V.NOT_OBJECT))
         .when(F.expr("try_variant_get(try_parse_json(_text), '$.ts')").isNull()
               | F.expr("try_variant_get(try_parse_json(_text), '$.page')").isNull(), F.lit(V.MISSING))
@@ -78,11 +101,11 @@ def _reason(raw: Column, text: Column, ev: Column) -> Column:
         .when(F.length(raw) > MAX_LINE_BYTES, F.lit(V.TOO_LARGE))
         .when(~F.expr("is_valid_utf8(_raw)"), F.lit(V.NOT_UTF8))
         .when(ev.isNull() | ev[CORRUPT].isNotNull(), corrupt_reason)
-        # trailing data after the object (JSON allows trailing space, tab, CR and LF); a line whose trailing
-        # data itself ends in "}" is not caught here (the producer's validator catches it). The plain endswith
+        # trailing data after the object (JSON allows trailing space, tab, CR and LF). The plain endswith
         # first: rtrim with a set of characters walks the string and cost 7% of the job's CPU for every record
         # when it ran alone
         .when(~(text.endswith("}") | F.rtrim(text, F.lit(" \t\r\n")).endswith("}")), F.lit(V.NOT_JSON))
+        .when(_trailing_data(text), F.lit(V.NOT_JSON))
         .when(ev["ts"].isNull() | ev["page"].isNull(), F.lit(V.MISSING))
         .when(_wrong_type(text, ev), F.lit(V.WRONG_TYPE))
         .when(~ev["page"].isin(*PAGES), F.lit(V.UNKNOWN_PAGE))
