@@ -1,9 +1,10 @@
 """Idempotent writes of scored users to Redis, in pipelines, with retry and back-off.
 
-Each user is written by one Lua script call so that the hash, the ranking, the churned set, the alert stream
-and the global importance move together. The script refuses any write that is not newer than what Redis
-holds, ordered by (as_of, n_events): a replayed micro-batch (after a crash, Spark re-runs the last batch)
-therefore changes nothing and never emits an alert twice, and a score never moves backwards in event time.
+Users are written by a Lua script, a chunk of them per call, so that each user's hash, the ranking, the churned
+set, the alert stream and the global importance move together. The script refuses any user write that is not
+newer than what Redis holds, ordered by (as_of, n_events): a replayed micro-batch (after a crash, Spark re-runs
+the last batch) therefore changes nothing and never emits an alert twice, and a score never moves backwards in
+event time.
 """
 from __future__ import annotations
 
@@ -15,58 +16,83 @@ import redis
 
 from contracts.redis_keys import RedisKeys
 
-# KEYS: 1 user hash, 2 ranking, 3 churned, 4 alerts, 5 importance, 6 stream health
-# ARGV: 1 userId, 2 as_of, 3 n_events, 4 risk, 5 threshold, 6 hysteresis, 7 churn_ts or "",
-#       8 alert stream maxlen, 9 shap JSON (stored as field "shap"), 10 level, 11.. hash field/value pairs
-# Returns {code, new events counted, has display name}: code 0 = refused (not newer), 1 = written, 2 = written
-# with an alert. The user's events not counted before are added to the health hash's valid_events here, in the
-# same script, so the count is exact under batch replay too.
-WRITE_USER_LUA = r"""
-local old = redis.call('HMGET', KEYS[1], 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name')
-local new_asof = tonumber(ARGV[2])
-local new_n = tonumber(ARGV[3])
-local named = old[6] and 1 or 0
-local old_n = 0
-if old[1] then
-  local oa = tonumber(old[1])
-  old_n = tonumber(old[2])
-  if new_asof < oa or (new_asof == oa and new_n <= old_n) then return {0, 0, named} end
+# One call writes a chunk of users. KEYS: 1 ranking, 2 churned, 3 alerts, 4 importance, 5 stream health, then
+# one user hash per user. ARGV: 1 threshold, 2 hysteresis, 3 alert stream maxlen, then per user: userId, as_of,
+# n_events, risk, churn_ts or "", shap JSON (stored as field "shap"), level, the number of hash field/value pairs,
+# the pairs. Returns per user {code, new events counted, has display name}: code 0 = refused (not newer),
+# 1 = written, 2 = written with an alert. The user's events not counted before are added to the health hash's
+# valid_events in the same script, so the count is exact under batch replay too. Global importance (the sum of
+# |SHAP| per feature over active users) moves by the chunk's summed changes, one HINCRBYFLOAT per feature per
+# chunk: per user, that was two per feature and most of the write's cost.
+WRITE_USERS_LUA = r"""
+local thr = tonumber(ARGV[1])
+local hyst = tonumber(ARGV[2])
+local delta, n_delta, counted_total, any_written = {}, 0, 0, false
+local function add_abs(json, sign)
+  for f, v in pairs(cjson.decode(json)) do delta[f] = (delta[f] or 0) + sign * math.abs(v) end
 end
-local counted = math.max(0, new_n - old_n)
-redis.call('HINCRBY', KEYS[6], 'valid_events', counted)
-local was_active = old[1] and old[5] ~= '1'
-local risk = tonumber(ARGV[4])
-local thr = tonumber(ARGV[5])
-local hyst = tonumber(ARGV[6])
-local alerting = old[3] == '1'
-local churned = ARGV[7] ~= ''
-if was_active and old[4] then
-  for f, v in pairs(cjson.decode(old[4])) do redis.call('HINCRBYFLOAT', KEYS[5], f, -math.abs(v)) end
-  redis.call('HINCRBY', KEYS[5], '__n__', -1)
+local out = {}
+local a = 4
+for u = 6, #KEYS do
+  local key = KEYS[u]
+  local uid, as_of, risk_s, churn_ts = ARGV[a], ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
+  local shap, level = ARGV[a + 5], ARGV[a + 6]
+  local new_asof, new_n, n_fields = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 7])
+  local first_field = a + 8
+  a = first_field + 2 * n_fields
+  local old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name')
+  local named = old[6] and 1 or 0
+  local old_n = 0
+  local refused = false
+  if old[1] then
+    local oa = tonumber(old[1])
+    old_n = tonumber(old[2])
+    refused = new_asof < oa or (new_asof == oa and new_n <= old_n)
+  end
+  if refused then
+    out[#out + 1] = {0, 0, named}
+  else
+    any_written = true
+    local counted = math.max(0, new_n - old_n)
+    counted_total = counted_total + counted
+    if old[1] and old[5] ~= '1' and old[4] then
+      add_abs(old[4], -1)
+      n_delta = n_delta - 1
+    end
+    local fields = {}
+    for i = first_field, a - 1 do fields[#fields + 1] = ARGV[i] end
+    redis.call('HSET', key, 'shap', shap, unpack(fields))
+    if churn_ts ~= '' then
+      redis.call('HSET', key, 'churned', '1', 'churned_ts', churn_ts, 'alerting', '0')
+      redis.call('ZREM', KEYS[1], uid)
+      redis.call('ZADD', KEYS[2], churn_ts, uid)
+      out[#out + 1] = {1, counted, named}
+    else
+      local risk = tonumber(risk_s)
+      redis.call('ZADD', KEYS[1], risk, uid)
+      add_abs(shap, 1)
+      n_delta = n_delta + 1
+      local alerting = old[3] == '1'
+      local direction = nil
+      if (not alerting) and risk >= thr then direction = 'up'; alerting = true
+      elseif alerting and risk < thr - hyst then direction = 'down'; alerting = false end
+      redis.call('HSET', key, 'alerting', alerting and '1' or '0', 'churned', '0')
+      local code = 1
+      if direction then
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'user', uid, 'direction', direction,
+                   'risk', risk_s, 'threshold', ARGV[1], 'as_of', as_of, 'level', level)
+        code = 2
+      end
+      out[#out + 1] = {code, counted, named}
+    end
+  end
 end
-local fields = {}
-for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], 'shap', ARGV[9], unpack(fields))
-local result = 1
-if churned then
-  redis.call('HSET', KEYS[1], 'churned', '1', 'churned_ts', ARGV[7], 'alerting', '0')
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
-  return {result, counted, named}
+if any_written then
+  redis.call('HINCRBY', KEYS[5], 'valid_events', counted_total)
+  for f, v in pairs(delta) do redis.call('HINCRBYFLOAT', KEYS[4], f, v) end
+  redis.call('HINCRBY', KEYS[4], '__n__', n_delta)
 end
-redis.call('ZADD', KEYS[2], risk, ARGV[1])
-for f, v in pairs(cjson.decode(ARGV[9])) do redis.call('HINCRBYFLOAT', KEYS[5], f, math.abs(v)) end
-redis.call('HINCRBY', KEYS[5], '__n__', 1)
-local direction = nil
-if (not alerting) and risk >= thr then direction = 'up'; alerting = true
-elseif alerting and risk < thr - hyst then direction = 'down'; alerting = false end
-redis.call('HSET', KEYS[1], 'alerting', alerting and '1' or '0', 'churned', '0')
-if direction then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'user', ARGV[1], 'direction', direction,
-             'risk', ARGV[4], 'threshold', ARGV[5], 'as_of', ARGV[2], 'level', ARGV[10])
-  result = 2
-end
-return {result, counted, named}
+return out
 """
 
 
@@ -103,15 +129,16 @@ class UserWriter:
     """Writes scored users through the Lua script, in pipelined chunks, retrying while Redis is away."""
 
     def __init__(self, client: redis.Redis, keys: RedisKeys, threshold: float, hysteresis: float,
-                 alert_maxlen: int, chunk: int = 500, retry_for_s: float = 600.0):
+                 alert_maxlen: int, chunk: int = 500, per_call: int = 100, retry_for_s: float = 600.0):
         self.client = client
         self.keys = keys
         self.threshold = threshold
         self.hysteresis = hysteresis
         self.alert_maxlen = alert_maxlen
-        self.chunk = chunk
+        self.chunk = chunk  # users per pipeline (one retry unit)
+        self.per_call = per_call  # users per script call (Redis serves nothing else while a script runs)
         self.retry_for_s = retry_for_s
-        self._script = client.register_script(WRITE_USER_LUA)
+        self._script = client.register_script(WRITE_USERS_LUA)
 
     def write(self, users: Sequence[UserWrite]) -> list[Written]:
         """Write all users, in their order; one :class:`Written` per user."""
@@ -120,18 +147,22 @@ class UserWriter:
             results.extend(with_retry(lambda: self._write_chunk(users[start:start + self.chunk]), self.retry_for_s))
         return results
 
-    def _write_chunk(self, users: Iterable[UserWrite]) -> list[Written]:
+    def _write_chunk(self, users: Sequence[UserWrite]) -> list[Written]:
         k = self.keys
+        fixed_keys = [k.ranking, k.churned, k.alerts, k.importance, k.health]
         pipe = self.client.pipeline(transaction=False)
-        for u in users:
-            argv: list[Any] = [u.user_id, u.as_of, u.n_events, repr(float(u.risk)), repr(float(self.threshold)),
-                               repr(float(self.hysteresis)), "" if u.churn_ts is None else int(u.churn_ts),
-                               self.alert_maxlen, u.shap_json, u.level]
-            for name, value in u.fields.items():
-                argv += [name, value]
-            self._script(keys=[k.user(u.user_id), k.ranking, k.churned, k.alerts, k.importance, k.health],
-                         args=argv, client=pipe)
-        return [Written(int(code), int(counted), bool(int(named))) for code, counted, named in pipe.execute()]
+        for start in range(0, len(users), self.per_call):
+            keys = list(fixed_keys)
+            argv: list[Any] = [repr(float(self.threshold)), repr(float(self.hysteresis)), self.alert_maxlen]
+            for u in users[start:start + self.per_call]:
+                keys.append(k.user(u.user_id))
+                argv += [u.user_id, u.as_of, u.n_events, repr(float(u.risk)),
+                         "" if u.churn_ts is None else int(u.churn_ts), u.shap_json, u.level, len(u.fields)]
+                for name, value in u.fields.items():
+                    argv += [name, value]
+            self._script(keys=keys, args=argv, client=pipe)
+        return [Written(int(code), int(counted), bool(int(named)))
+                for call in pipe.execute() for code, counted, named in call]
 
 
 def with_retry(fn, retry_for_s: float = 600.0, first_delay_s: float = 0.2, max_delay_s: float = 10.0):

@@ -82,3 +82,40 @@ def test_write_counts_new_events_and_reports_names(writer, redis_client):
     again = writer.write([_write("u1", 2000, 12, 0.2), _write("u2", 1000, 3, 0.2)])  # u2's write is a replay
     assert [(w.code, w.new_events, w.named) for w in again] == [(1, 7, True), (0, 0, False)]
     assert redis_client.hget(KEYS.health, "valid_events") == str(12 + 3)
+
+
+def test_chunked_calls_leave_the_state_user_by_user_writes_leave(redis_client):
+    """Many users per script call (importance summed per call) end where one call per user ends, whatever the
+    split into calls and pipelines; a user twice in one call is written, then refused as a replay."""
+    import random
+
+    rng = random.Random(4)
+    writes = []
+    for step in range(4):
+        for u in range(30):
+            shap = {"a": rng.uniform(-1, 1), "b": rng.uniform(-1, 1), "c": rng.uniform(-1, 1)}
+            churn = 4000 if step == 3 and u % 7 == 0 else None
+            writes.append(_write(f"u{u}", 1000 * (step + 1), step + 1, rng.random(), churn_ts=churn, shap=shap))
+    writes.insert(5, writes[4])  # the same write twice in a row: a replay inside one call
+
+    def run(per_call: int, chunk: int) -> tuple[list, dict]:
+        redis_client.flushdb()
+        written = UserWriter(redis_client, KEYS, 0.5, 0.1, 100, chunk=chunk, per_call=per_call).write(writes)
+        state = {"users": {k: redis_client.hgetall(k) for k in redis_client.scan_iter(match=KEYS.user("*"))},
+                 "ranking": redis_client.zrange(KEYS.ranking, 0, -1, withscores=True),
+                 "churned": redis_client.zrange(KEYS.churned, 0, -1, withscores=True),
+                 "alerts": [f for _, f in redis_client.xrange(KEYS.alerts)],
+                 "valid": redis_client.hget(KEYS.health, "valid_events"),
+                 "importance": {k: float(v) for k, v in redis_client.hgetall(KEYS.importance).items()}}
+        return written, state
+
+    one_by_one, want = run(per_call=1, chunk=1)
+    assert one_by_one[5].code == 0 and one_by_one[4].code > 0
+    for per_call, chunk in ((100, 500), (7, 20)):
+        written, got = run(per_call, chunk)
+        assert written == one_by_one
+        importance = got.pop("importance")
+        assert got == {k: v for k, v in want.items() if k != "importance"}
+        assert importance.keys() == want["importance"].keys()
+        for f, v in want["importance"].items():
+            assert importance[f] == pytest.approx(v, rel=1e-9, abs=1e-9), f
