@@ -138,10 +138,12 @@ class StreamingJob:
             # one small job (it also fills the cache): per kind, its cumulative count; for users, the clock
             summary = (batch.groupBy(intake.KIND).agg(F.sum("n_events").alias("n"), F.max("last_ts").alias("max_ts"))
                        .collect())
+            laps = [time.monotonic()]  # where a batch's time goes, for the log: aggregate, score, the rest
             kinds = {r[intake.KIND]: int(r["n"]) for r in summary if r[intake.KIND] is not None}
             users = next((r for r in summary if r[intake.KIND] is None), None)
             result = self._score(batch.where(F.col(intake.KIND).isNull()).drop(intake.KIND),
                                  int(users["max_ts"]) if users else None)
+            laps.append(time.monotonic())
             unnamed = result.pop("unnamed")
             events_in = intake.record_counts(self.redis, self.keys, kinds)
             if any(k.startswith(intake.INVALID) for k in kinds):
@@ -149,6 +151,7 @@ class StreamingJob:
             if unnamed:
                 profiles = intake.fetch_profiles(self.settings.librdkafka_config(), self.settings.topic, unnamed)
                 intake.write_profiles(self.redis, self.keys, profiles)
+            laps.append(time.monotonic())
             elapsed_ms = int((time.monotonic() - started) * 1000)
             health = {"batch_id": batch_id, "batch_ms": elapsed_ms, "last_batch_wall_ms": int(time.time() * 1000),
                       "last_batch_users": result["scored"]}
@@ -156,9 +159,10 @@ class StreamingJob:
             pipe.hset(self.keys.health, mapping=health)
             pipe.hincrby(self.keys.health, "users_scored", result["written"])
             with_retry(pipe.execute)
-            log.info("batch %d: %d users scored, %d written, %d alerts, clock %s, %d events in, %d ms", batch_id,
-                     result["scored"], result["written"], result["alerts"], result.get("clock"), events_in,
-                     elapsed_ms)
+            aggregate_ms, score_ms, rest_ms = (int((b - a) * 1000) for a, b in zip([started] + laps, laps))
+            log.info("batch %d: %d users scored, %d written, %d alerts, clock %s, %d events in, %d ms (aggregate %d, "
+                     "score %d, counts/dead letters/names %d)", batch_id, result["scored"], result["written"],
+                     result["alerts"], result.get("clock"), events_in, elapsed_ms, aggregate_ms, score_ms, rest_ms)
         finally:
             batch.unpersist()
 
@@ -178,13 +182,10 @@ class StreamingJob:
             epoch_ms=self.epoch_ms, redis_url=s.redis_url, redis_kwargs=tuple(sorted(s.redis_kwargs().items())),
             redis_prefix=s.redis_prefix, hysteresis=s.alert_hysteresis, alert_maxlen=s.alert_stream_maxlen,
             top_drivers=s.top_drivers)
-        written = F.col("written")
-        row = (users.mapInPandas(score_partitions(ctx), RESULT_SCHEMA)
-               .agg(F.count(F.lit(1)).alias("scored"), F.sum((written > 0).cast("int")).alias("written"),
-                    F.sum((written == 2).cast("int")).alias("alerts"),
-                    F.collect_list(F.when(~F.col("named"), F.struct("userId", "position"))).alias("unnamed")).first())
-        return {"scored": int(row["scored"]), "written": int(row["written"] or 0), "alerts": int(row["alerts"] or 0),
-                "unnamed": [(r["userId"], r["position"]) for r in row["unnamed"]], "clock": clock}
+        rows = users.mapInPandas(score_partitions(ctx), RESULT_SCHEMA).collect()
+        return {"scored": sum(r["scored"] for r in rows), "written": sum(r["written"] for r in rows),
+                "alerts": sum(r["alerts"] for r in rows),
+                "unnamed": [(u["userId"], u["position"]) for r in rows for u in r["unnamed"]], "clock": clock}
 
     def _dead_letters(self, batch_id: int) -> None:
         """The batch's invalid records, read again from Kafka over the batch's offsets, to the dead-letter sink."""

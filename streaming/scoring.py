@@ -20,10 +20,12 @@ from contracts.features import FEATURE_LABELS, model_features
 from contracts.redis_keys import RedisKeys, band_for
 from streaming.redis_sink import UserWrite, UserWriter, connect
 
-#: Schema of what each scoring task returns to the driver (one row per user): the write's code (see
-#: :class:`streaming.redis_sink.Written`), the user's events counted for the first time, whether the user's hash
-#: already has a display name, and the user's latest Kafka position (-1 when the frame has none).
-RESULT_SCHEMA = "userId string, risk double, written int, new_events long, named boolean, position long"
+#: Schema of what each scoring task returns to the driver: one row per frame of users, with how many were scored,
+#: written (see :class:`streaming.redis_sink.Written`) and crossed the threshold, and the users whose hash has no
+#: display name yet, with their latest Kafka position. One row per frame, not per user, so the driver collects
+#: a handful of rows in the same stage instead of aggregating per-user rows in another.
+RESULT_SCHEMA = ("scored long, written long, alerts long, "
+                 "unnamed array<struct<userId: string, position: long>>")
 #: The raw-aggregate column with the user's latest Kafka position (see streaming.intake), passed through.
 POSITION = "last_position"
 
@@ -111,13 +113,14 @@ def score_partitions(ctx: ScoreContext):
         for raw in frames:
             if raw.empty:
                 continue
-            results, writes = score_frame(raw.reset_index(drop=True), ctx, artifact)
+            raw = raw.reset_index(drop=True)
+            results, writes = score_frame(raw, ctx, artifact)
             written = writer.write(writes)
-            results["written"] = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
-            results["new_events"] = np.fromiter((w.new_events for w in written), dtype="int64", count=len(written))
-            results["named"] = np.fromiter((w.named for w in written), dtype=bool, count=len(written))
-            results["position"] = (raw[POSITION].to_numpy(dtype="int64") if POSITION in raw
-                                   else np.full(len(raw), -1, dtype="int64"))
-            yield results
+            codes = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
+            positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
+            unnamed = [{"userId": uid, "position": int(pos)}
+                       for uid, pos, w in zip(results["userId"], positions, written) if not w.named]
+            yield pd.DataFrame({"scored": [len(raw)], "written": [int((codes > 0).sum())],
+                                "alerts": [int((codes == 2).sum())], "unnamed": [unnamed]})
 
     return run
