@@ -41,6 +41,9 @@ def build_session(app_name: str, master: str | None = None, shuffle_partitions: 
         "spark.driver.memory": os.environ.get("SPARKIFY_SPARK_DRIVER_MEMORY", "4g"),
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        # a commit writes the changed keys, not a RocksDB snapshot of every key (snapshots are taken in the
+        # background every few batches); it can be switched on and off for an existing checkpoint
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
         "spark.python.worker.reuse": "true",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
     }
