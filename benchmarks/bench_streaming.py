@@ -161,8 +161,9 @@ def main() -> None:
     p.add_argument("--max-offsets", type=int, default=2_000_000)
     p.add_argument("--rate", type=float, default=1000.0, help="paced input of the latency run (events/s)")
     p.add_argument("--trigger-seconds", type=float, default=0.5)
-    p.add_argument("--latency-seconds", type=float, default=60.0)
-    p.add_argument("--warmup-seconds", type=float, default=10.0)
+    # steady state: the first ~minute after the job starts measures the JVM's warm-up (JIT) more than the job
+    p.add_argument("--latency-seconds", type=float, default=240.0)
+    p.add_argument("--warmup-seconds", type=float, default=90.0)
     p.add_argument("--baseline-events", type=int, default=2_000_000,
                    help="the baseline's rate is measured on the first N events of the same topic")
     p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "latency", "baseline"])
