@@ -101,7 +101,7 @@ def run(bootstrap: str, topic: str, redis_url: str, model_dir: str, expected_eve
         raw = pd.DataFrame([{"userId": u, **{k: v for k, v in state[u].items() if not k.startswith("_")}}
                             for u in dirty])
         ctx = ScoreContext(model_dir, artifact.version, clock, epoch, redis_url, (), prefix, 0.05, 10_000, 3)
-        _, writes = score_frame(raw, ctx, artifact)
+        writes = score_frame(raw, ctx, artifact)
         writer.write(writes)
         n = len(dirty)
         dirty.clear()

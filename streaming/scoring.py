@@ -75,8 +75,8 @@ def _json_rows(matrix: np.ndarray, names: list[str]) -> list[str]:
     return [json.dumps(dict(zip(names, map(float, row)))) for row in matrix]
 
 
-def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -> tuple[pd.DataFrame, list[UserWrite]]:
-    """Features, risk and drivers for a frame of raw aggregates; returns (results, writes)."""
+def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -> list[UserWrite]:
+    """Features, risk and drivers for a frame of raw aggregates: one write per row, in the frame's order."""
     features = model_features(raw, ctx.clock_ms, ctx.epoch_ms)
     X = features[list(artifact.feature_names)]
     risk, shap = artifact.predict_and_explain(X)
@@ -100,7 +100,7 @@ def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -
         }
         writes.append(UserWrite(str(row.userId), ctx.clock_ms, int(row.n_events), float(risk[i]), level,
                                 churn_ts, shap_json[i], fields))
-    return pd.DataFrame({"userId": raw["userId"].astype(str).to_numpy(), "risk": risk}), writes
+    return writes
 
 
 def score_partitions(ctx: ScoreContext):
@@ -114,12 +114,12 @@ def score_partitions(ctx: ScoreContext):
             if raw.empty:
                 continue
             raw = raw.reset_index(drop=True)
-            results, writes = score_frame(raw, ctx, artifact)
+            writes = score_frame(raw, ctx, artifact)
             written = writer.write(writes)
             codes = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
             positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
-            unnamed = [{"userId": uid, "position": int(pos)}
-                       for uid, pos, w in zip(results["userId"], positions, written) if not w.named]
+            unnamed = [{"userId": u.user_id, "position": int(pos)}
+                       for u, pos, w in zip(writes, positions, written) if not w.named]
             yield pd.DataFrame({"scored": [len(raw)], "written": [int((codes > 0).sum())],
                                 "alerts": [int((codes == 2).sum())], "unnamed": [unnamed]})
 
