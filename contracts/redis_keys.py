@@ -9,7 +9,7 @@ All keys live under a prefix (``Settings.redis_prefix``, default ``sparkify``):
 | ``{p}:churned`` | sorted set | churned users, score = cancellation time (epoch ms) |
 | ``{p}:alerts`` | stream | threshold crossings (user, direction up/down, risk, threshold, as_of), capped length |
 | ``{p}:importance`` | hash | per feature: sum of abs(SHAP) over active users; ``__n__`` = their count |
-| ``{p}:health`` | hash | events_in, valid_events, hidden_events, dead_letters, dead_letters:<reason>, events_per_s, input_per_s, lag, batch_id, batch_ms, trigger_ms, clock_ms, last_batch_wall_ms, last_batch_users, users_scored, dead_letter_batch, query_started_ms |
+| ``{p}:health`` | hash | events_in, valid_events, hidden_events, dead_letters, dead_letters:<reason>, events_per_s, input_per_s, lag, batch_id, batch_ms, trigger_ms, clock_ms, clock_batch, clock_before_ms, last_batch_wall_ms, last_batch_users, users_scored, dead_letter_batch, query_started_ms |
 | ``{p}:model`` | hash | version, threshold, metrics (JSON), features (JSON), global_importance (JSON), card_path, loaded_at |
 | ``{p}:deadletters`` | stream | raw value (truncated) and reason of invalid records, capped length |
 """

@@ -24,14 +24,12 @@ from pyspark.sql import functions as F
 from contracts.parsing import classify_records
 from contracts.redis_keys import RedisKeys
 from streaming.redis_sink import with_retry
-from streaming.scoring import POSITION
+from streaming.scoring import KIND, POSITION
 
 #: Raw values are truncated in the Redis dead-letter stream (the Kafka dead-letter topic keeps them whole).
 MAX_DEAD_LETTER_BYTES = 2048
 #: Dead letters of one batch kept in the Redis stream at most; all of them are counted regardless.
 MAX_DEAD_LETTERS_PER_BATCH = 10_000
-#: The grouping column that sets apart records which are not a user's valid event.
-KIND = "kind"
 HIDDEN = "hidden"
 INVALID = "invalid:"
 #: Aggregated beside the raw aggregates (column POSITION): max(partition * 2^40 + offset), the user's latest

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Iterator
 
@@ -20,12 +20,15 @@ from contracts.features import FEATURE_LABELS, model_features
 from contracts.redis_keys import RedisKeys, band_for
 from streaming.redis_sink import UserWrite, UserWriter, connect
 
-#: Schema of what each scoring task returns to the driver: one row per frame of users, with how many were scored,
-#: written (see :class:`streaming.redis_sink.Written`) and crossed the threshold, and the users whose hash has no
-#: display name yet, with their latest Kafka position. One row per frame, not per user, so the driver collects
-#: a handful of rows in the same stage instead of aggregating per-user rows in another.
+#: Schema of what each scoring task returns to the driver: one row per partition, with how many users were scored,
+#: written (see :class:`streaming.redis_sink.Written`) and crossed the threshold; the users whose hash has no
+#: display name yet, with their latest Kafka position; the cumulative count of each other kind of record (hidden,
+#: invalid:<reason>) updated in the partition; and the latest event time among its users (null: none). One row
+#: per partition, not per user, so the driver collects a handful of rows in the same stage.
 RESULT_SCHEMA = ("scored long, written long, alerts long, "
-                 "unnamed array<struct<userId: string, position: long>>")
+                 "unnamed array<struct<userId: string, position: long>>, kinds map<string, long>, max_ts long")
+#: The grouping column of the rows that are not a user's (see streaming.intake.KIND): null for users.
+KIND = "kind"
 #: The raw-aggregate column with the user's latest Kafka position (see streaming.intake), passed through.
 POSITION = "last_position"
 
@@ -104,23 +107,38 @@ def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -
 
 
 def score_partitions(ctx: ScoreContext):
-    """The ``mapInPandas`` function for one micro-batch."""
+    """The ``mapInPandas`` function for one micro-batch, over the stateful aggregation's updated rows.
+
+    A partition's users are scored as of its clock: ``ctx.clock_ms`` (the stream's clock before the batch) moved
+    to the latest event time among them, so every user is scored at or after its last event.
+    """
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        parts = [f for f in frames if not f.empty]
+        kinds: dict[str, int] = {}
+        raw = pd.DataFrame()
+        if parts:
+            rows = pd.concat(parts, ignore_index=True)
+            is_user = rows[KIND].isna()
+            kinds = {str(k): int(n) for k, n in zip(rows.loc[~is_user, KIND], rows.loc[~is_user, "n_events"])}
+            raw = rows.loc[is_user].drop(columns=[KIND]).reset_index(drop=True)
+        if raw.empty:
+            yield pd.DataFrame({"scored": [0], "written": [0], "alerts": [0], "unnamed": [[]], "kinds": [kinds],
+                                "max_ts": pd.array([None], dtype="Int64")})
+            return
+        latest = int(raw["last_ts"].max())
+        ctx_p = replace(ctx, clock_ms=max(ctx.clock_ms, latest))
         artifact = _artifact(ctx.model_dir, ctx.model_version)
         writer = UserWriter(_client(ctx.redis_url, ctx.redis_kwargs), RedisKeys(ctx.redis_prefix),
                             artifact.threshold, ctx.hysteresis, ctx.alert_maxlen)
-        for raw in frames:
-            if raw.empty:
-                continue
-            raw = raw.reset_index(drop=True)
-            writes = score_frame(raw, ctx, artifact)
-            written = writer.write(writes)
-            codes = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
-            positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
-            unnamed = [{"userId": u.user_id, "position": int(pos)}
-                       for u, pos, w in zip(writes, positions, written) if not w.named]
-            yield pd.DataFrame({"scored": [len(raw)], "written": [int((codes > 0).sum())],
-                                "alerts": [int((codes == 2).sum())], "unnamed": [unnamed]})
+        writes = score_frame(raw, ctx_p, artifact)
+        written = writer.write(writes)
+        codes = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
+        positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
+        unnamed = [{"userId": u.user_id, "position": int(pos)}
+                   for u, pos, w in zip(writes, positions, written) if not w.named]
+        yield pd.DataFrame({"scored": [len(raw)], "written": [int((codes > 0).sum())],
+                            "alerts": [int((codes == 2).sum())], "unnamed": [unnamed], "kinds": [kinds],
+                            "max_ts": pd.array([latest], dtype="Int64")})
 
     return run

@@ -127,6 +127,8 @@ def snapshot(client: Any, prefix: str) -> dict[str, Any]:
         h = client.hgetall(key)
         users[key] = {f: v for f, v in h.items() if f not in WALL_CLOCK_USER}
     health = {f: v for f, v in client.hgetall(k.health).items() if f not in WALL_CLOCK_HEALTH}
+    if "clock_batch" in health:  # <checkpoint id>:<batch id>, and each run has its own checkpoint: the batch id
+        health["clock_batch"] = health["clock_batch"].rsplit(":", 1)[-1]
     alerts = [fields for _, fields in client.xrange(k.alerts)]
     dead = [fields for _, fields in client.xrange(k.dead_letters)]
     return {"users": users, "ranking": client.zrange(k.ranking, 0, -1, withscores=True),

@@ -37,8 +37,8 @@ def _changed(field: str) -> Condition:
 
 
 def _scoring_in_flight(h: Health, h0: Health, _t: float) -> bool:
-    """The clock moved (set before the users are written) but the batch's health write has not happened yet."""
-    return h.get("clock_ms") != h0.get("clock_ms") and h.get("batch_id") == h0.get("batch_id")
+    """A batch recorded its clock-before (just before its users are scored and written), not yet its health."""
+    return h.get("clock_batch") != h0.get("clock_batch") and h.get("batch_id") == h0.get("batch_id")
 
 
 def _counted(h: Health, h0: Health, _t: float) -> bool:
