@@ -34,6 +34,10 @@ HIDDEN_KEY_PREFIX = "__hidden__:"
 OUTSIDE_WINDOW = "outside_window"
 #: most seconds a checkpoint waits for the records in flight; on a healthy broker it takes milliseconds
 CHECKPOINT_FLUSH_S = 0.5
+#: a checkpoint whose flush leaves records in flight does not commit; once the open transaction is this old, the
+#: checkpoint waits for them instead (a longer pause), so that the transaction commits well within its timeout even
+#: when the broker takes records more slowly than the replay hands them over
+COMMIT_AT_LATEST_S = 30.0
 #: most seconds a commit waits for a broker that cannot complete it now (e.g. restarting): past the transaction
 #: timeout the broker aborts the transaction anyway
 COMMIT_TIMEOUT_S = TRANSACTION_TIMEOUT_MS / 1000
@@ -160,10 +164,12 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
     produce, poll = producer.produce, producer.poll
     run_id = state.run_id
     committed = [0, 0]  # events and dead letters sent in committed transactions
+    began = [time.monotonic()]  # when the open transaction began
 
     def checkpoint(handled: int, sent_: int) -> None:
         """Positions < ``handled`` have all been handed to the producer (or skipped): commit them if we can."""
-        if producer.flush(CHECKPOINT_FLUSH_S):
+        overdue = time.monotonic() - began[0] >= COMMIT_AT_LATEST_S
+        if producer.flush(COMMIT_TIMEOUT_S / 2 if overdue else CHECKPOINT_FLUSH_S):
             return  # still in flight (a slow or restarting broker): a later checkpoint commits them
         if undelivered[topic][0] or undelivered[dlt][0]:
             raise TransactionLost(f"a record failed ({summary.first_error})")
@@ -173,6 +179,7 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
         state.acked = max(state.acked, handled)
         save_state(state_path, state)
         txn.begin()
+        began[0] = time.monotonic()
 
     def send(topic_: str, *args: Any, **kw: Any) -> None:
         while True:

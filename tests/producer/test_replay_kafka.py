@@ -194,6 +194,43 @@ def test_dead_letter_topic_must_differ_from_the_event_topic(tmp_path):
                                  state_path=tmp_path / "s.json"), Settings(kafka_bootstrap="127.0.0.1:1"))
 
 
+def test_a_transaction_commits_in_time_even_when_checkpoint_flushes_never_drain(kafka_broker, topic, tmp_path,
+                                                                                 monkeypatch):
+    """A broker slower than the replay: the 0.5 s flush of a checkpoint leaves records in flight, so it cannot commit.
+    Here no flush may wait at all; once the transaction is COMMIT_AT_LATEST_S old, the checkpoint waits for the
+    records and commits, so no transaction outlives the broker's transaction timeout."""
+    from confluent_kafka import Producer
+
+    import producer.kafka_out as kafka_out
+    import producer.replay as replay
+
+    commits: list[float] = []
+    commit = kafka_out.Transactions.commit
+
+    def timed_commit(self, timeout):
+        commit(self, timeout)
+        commits.append(time.monotonic())
+
+    class NeverDrainsAtOnce(Producer):
+        def flush(self, *timeout):
+            left = super().flush(*timeout)
+            return left if timeout and timeout[0] > 0 else max(left, 1)  # a flush that may not wait never drains
+
+    monkeypatch.setattr(kafka_out.Transactions, "commit", timed_commit)
+    monkeypatch.setattr(replay, "make_producer",
+                        lambda settings, **kw: NeverDrainsAtOnce(kafka_out.producer_config(settings, **kw)))
+    monkeypatch.setattr(replay, "CHECKPOINT_FLUSH_S", 0.0)
+    monkeypatch.setattr(replay, "COMMIT_AT_LATEST_S", 1.0)
+    good = write_log(tmp_path / "log.jsonl", make_events(3000, users=10))
+    opts = ReplayOptions(paths=[str(tmp_path / "log.jsonl")], topic=topic, partitions=2, rate=1000.0,
+                         state_every_s=0.2, state_path=tmp_path / "s.json")
+    summary = run_replay(opts, _settings(kafka_broker))
+    assert summary.aborted is None and summary.acknowledged == 3000
+    gaps = [b - a for a, b in zip(commits, commits[1:])]
+    assert len(commits) >= 3 and max(gaps) < 2.5, gaps  # ~1 s apart, the last at the end
+    assert sorted(r.value() for r in read_topic(kafka_broker.bootstrap, topic, 3000)) == sorted(good)
+
+
 def test_records_still_unconfirmed_after_the_flush_timeout_are_aborted_and_counted_per_topic(kafka_broker, topic,
                                                                                                 tmp_path):
     """The broker stops answering (SIGSTOP) once the producer has started its transaction: every record stays
