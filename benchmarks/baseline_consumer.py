@@ -88,7 +88,8 @@ def run(bootstrap: str, topic: str, redis_url: str, model_dir: str, expected_eve
     writer = UserWriter(connect(redis_url, decode_responses=True), RedisKeys(prefix), artifact.threshold, 0.05, 10_000)
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, max_poll_records=10_000, fetch_max_bytes=64 << 20,
-                             max_partition_fetch_bytes=16 << 20)
+                             max_partition_fetch_bytes=16 << 20,
+                             isolation_level="read_committed")  # the replay writes in transactions
     state: dict[str, dict] = {}
     dirty: set[str] = set()
     clock = 0

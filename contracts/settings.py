@@ -105,10 +105,22 @@ class Settings:
             cfg["ssl.ca.location"] = self.kafka_ssl_cafile
         return cfg
 
-    def spark_kafka_options(self) -> dict[str, str]:
-        """Options for Spark's Kafka source and sink (``kafka.``-prefixed client settings)."""
+    def librdkafka_consumer_config(self) -> dict[str, Any]:
+        """:meth:`librdkafka_config` for a consumer: reads committed records only (the replay writes in Kafka
+        transactions; an aborted one must never be read). Not for producers, which have no isolation level."""
+        return {**self.librdkafka_config(), "isolation.level": "read_committed"}
+
+    def spark_kafka_options(self, sink: bool = False) -> dict[str, str]:
+        """Options for Spark's Kafka source and sink (``kafka.``-prefixed client settings).
+
+        The source reads ``read_committed`` (the replay writes in Kafka transactions: records of an aborted one
+        must never be counted, those of an open one wait for its commit). ``sink=True`` leaves that consumer
+        setting out (a Kafka producer ignores it, with an INFO line).
+        """
         opts = {"kafka.bootstrap.servers": self.kafka_bootstrap,
                 "kafka.security.protocol": self.kafka_security_protocol}
+        if not sink:
+            opts["kafka.isolation.level"] = "read_committed"
         if self.kafka_sasl_mechanism:
             module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
                       if self.kafka_sasl_mechanism == "PLAIN"

@@ -30,7 +30,8 @@ def _duration(seconds: float | None) -> str:
 
 @dataclass
 class Summary:
-    """Counts of a replay; ``sent`` = handed to the producer, ``acknowledged`` = confirmed by Kafka."""
+    """Counts of a replay; ``sent`` = handed to the producer, ``acknowledged`` = confirmed by Kafka in a
+    committed transaction (what read_committed readers get)."""
 
     topic: str = ""
     sent: int = 0
@@ -49,6 +50,9 @@ class Summary:
     stopped_by: str | None = None  # signal name when interrupted
     first_error: str | None = None
     state_file: str | None = None
+    #: why the open transaction was aborted (its records are not in the topic for read_committed readers and
+    #: count as unconfirmed; ``--resume`` sends them), None when every transaction committed
+    aborted: str | None = None
 
     @property
     def events_per_s(self) -> float:
@@ -82,6 +86,8 @@ class Summary:
             lines.append(f"  resumed after position {self.resumed_from} (+{self.found_in_topic} found in topic)")
         if self.first_error:
             lines.append(f"  first error: {self.first_error}")
+        if self.aborted:
+            lines.append(f"  transaction aborted: {self.aborted}")
         return "\n".join(lines)
 
     def to_json(self) -> str:

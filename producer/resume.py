@@ -1,18 +1,17 @@
-"""``replay --resume``: remember how far a replay got acknowledged, and continue exactly there.
+"""``replay --resume``: remember how far a replay got committed, and continue exactly there.
 
 A small JSON state file holds ``acked``: the number of leading stream positions (see
-``producer.stream``) that are done (acknowledged by Kafka, or skipped on purpose), i.e. the highest
-*contiguous* acknowledged position + 1. The replay learns it from checkpoints (a flush that leaves
-nothing outstanding and no failure reported: see ``producer.replay.run_replay``) and writes it atomically
-about once a second, so after ``kill -9`` it lags the truth: records after ``acked`` may already sit in
-the topic, either acknowledged after the last write or written by the broker with the ack lost in the
-crash. Re-sending them would duplicate them, so on resume we read the tail of the topic (and of the
-dead-letter topic): every record a replay sends carries a header ``sparkify-replay: <run id>:<position>``,
-and the positions of this run found there are skipped too. The idempotent producer writes each
-partition in send order without gaps, so what is missing after a crash is, per partition, a suffix of
-what was sent: re-sending it keeps per-key order. (A request the broker had fully received but not yet
-written when the producer died could still land after the scan; brokers finish such requests within
-milliseconds, long before a new process has started and scanned.)
+``producer.stream``) that are done (sent in a committed Kafka transaction, or skipped on purpose). The
+replay commits its transaction at each checkpoint (see ``producer.replay.run_replay``) and writes the
+state atomically right after the commit, about once a second. After ``kill -9`` the open transaction is
+aborted, by the broker after the transaction timeout or at once when the next replay with the same
+transactional.id (:func:`transactional_id`: the same input, options and state file) starts, so none of
+its records ever reaches a read_committed reader and a late request of the killed process is fenced.
+The state can still lag the topic by one commit (killed between the commit and the write), so on resume,
+once the old process is fenced, we read the tail of the topic (and of the dead-letter topic) with
+read_committed: every record a replay sends carries a header ``sparkify-replay: <run id>:<position>``,
+and the positions of this run found there are skipped too. What is missing is then, per partition, a
+suffix of what was sent: re-sending it keeps per-key order.
 """
 from __future__ import annotations
 
@@ -53,6 +52,15 @@ def default_state_path(settings: Settings, identity: dict[str, Any]) -> Path:
     return Path(settings.local_state_dir) / "replay" / f"{digest}.json"
 
 
+def transactional_id(identity: dict[str, Any], state_path: Path) -> str:
+    """The replay's transactional.id: one per input, options and state file, the same across --resume.
+
+    A replay started with the same arguments fences the previous one and aborts its open transaction.
+    """
+    key = json.dumps({"identity": identity, "state": str(Path(state_path).resolve())}, sort_keys=True)
+    return f"sparkify-replay-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
 def load_state(path: Path) -> ReplayState | None:
     try:
         data = json.loads(path.read_text())
@@ -77,10 +85,11 @@ def save_state(path: Path, state: ReplayState) -> None:
 
 def delivered_after(settings: Settings, topics: Iterable[str], run_id: str, acked: int,
                     timeout: float = 10.0) -> set[int]:
-    """Positions >= ``acked`` of run ``run_id`` already in the topics' tails.
+    """Positions >= ``acked`` of run ``run_id`` already committed in the topics' tails.
 
-    Reads each partition backwards in growing chunks until a record of this run below ``acked`` (or
-    the start of the partition) is reached.
+    Reads each partition (read_committed) backwards in growing chunks until a record of this run below
+    ``acked`` (or the start of the partition) is reached. Call it once no transaction of the run can still
+    be open (the caller's producer has fenced earlier ones): read_committed reads stop at an open one.
     """
     from confluent_kafka import Consumer, TopicPartition
 
@@ -88,7 +97,8 @@ def delivered_after(settings: Settings, topics: Iterable[str], run_id: str, acke
 
     prefix = f"{run_id}:".encode()
     found: set[int] = set()
-    consumer = Consumer({**client_config(settings), "group.id": f"replay-resume-{run_id}",
+    consumer = Consumer({**client_config(settings), **settings.librdkafka_consumer_config(),
+                         "group.id": f"replay-resume-{run_id}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "auto.offset.reset": "earliest", "fetch.wait.max.ms": 20})
     try:

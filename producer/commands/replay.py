@@ -46,7 +46,7 @@ def add_send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dead-letter-topic", metavar="T", help="send invalid lines there (reason in a header)")
     p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (default: settings)")
     p.add_argument("--resume", action="store_true",
-                   help="continue after the last acknowledged event of the previous run of the same input")
+                   help="continue after the last committed event of the previous run of the same input")
     p.add_argument("--state", type=Path, metavar="PATH",
                    help="progress file for --resume (default: <local_state_dir>/replay/<hash of input>.json)")
     p.add_argument("--state-every", type=float, default=1.0, metavar="S", help=argparse.SUPPRESS)
@@ -87,7 +87,7 @@ def options_from(args: argparse.Namespace, settings: Settings, paths: list[str],
 
 
 def execute(opts: ReplayOptions, settings: Settings, args: argparse.Namespace) -> int:
-    """Run with Ctrl-C/SIGTERM as a clean stop, print the summary; exit 1 if anything was not acknowledged."""
+    """Run with Ctrl-C/SIGTERM as a clean stop, print the summary; exit 1 if anything was not committed."""
     stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set(signal.Signals(signum).name))
@@ -100,7 +100,10 @@ def execute(opts: ReplayOptions, settings: Settings, args: argparse.Namespace) -
     print(summary.render(), file=sys.stderr)
     if args.json:
         print(summary.to_json(), flush=True)
-    return 1 if (summary.failed or summary.unconfirmed) else 0
+    if summary.aborted:
+        print(f"error: replay stopped: {summary.aborted}; the topic and {summary.state_file} hold what was "
+              f"committed before: run the same command with --resume to send the rest", file=sys.stderr)
+    return 1 if (summary.failed or summary.unconfirmed or summary.aborted) else 0
 
 
 def run(args: argparse.Namespace) -> int:

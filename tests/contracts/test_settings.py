@@ -44,5 +44,17 @@ def test_security_settings_reach_every_client():
     assert spark["kafka.security.protocol"] == "SASL_SSL" and 'username="u"' in spark["kafka.sasl.jaas.config"]
 
 
+def test_consumers_read_committed_and_producers_get_no_isolation_level():
+    """The replay writes in Kafka transactions: every reader must skip aborted ones; a producer has no such setting."""
+    s = Settings.from_env({})
+    assert s.spark_kafka_options()["kafka.isolation.level"] == "read_committed"
+    assert "kafka.isolation.level" not in s.spark_kafka_options(sink=True)
+    assert s.librdkafka_consumer_config()["isolation.level"] == "read_committed"
+    assert "isolation.level" not in s.librdkafka_config()  # the replay's producer is built from it
+    from producer.kafka_out import producer_config
+
+    assert "isolation.level" not in producer_config(s)
+
+
 def test_every_setting_is_documented():
     assert {f.name for f in fields(Settings)} == set(SETTING_DOCS)

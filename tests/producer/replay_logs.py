@@ -49,13 +49,15 @@ def write_log(path: Path, events: list[dict], bad_lines: dict[int, bytes] | None
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list:
-    """Every record of ``topic`` (all partitions, from the start) until ``expected`` arrived or time runs out."""
+    """Every committed record of ``topic`` (all partitions, from the start, read_committed as every reader of the
+    replay's topics must) until ``expected`` arrived or time runs out."""
     import time
 
     from confluent_kafka import Consumer, KafkaError
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{topic}-{random.random()}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "enable.partition.eof": False})
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "enable.partition.eof": False,
+                  "isolation.level": "read_committed"})
     c.subscribe([topic])
     out = []
     deadline = time.monotonic() + timeout
