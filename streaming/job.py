@@ -149,7 +149,8 @@ class StreamingJob:
         if any(k.startswith(intake.INVALID) for k in result["kinds"]):
             self._dead_letters(batch_id)
         if unnamed:
-            profiles = intake.fetch_profiles(self.settings.librdkafka_config(), self.settings.topic, unnamed)
+            profiles = intake.fetch_profiles(self.settings.librdkafka_consumer_config(), self.settings.topic,
+                                             unnamed)
             intake.write_profiles(self.redis, self.keys, profiles)
         laps.append(time.monotonic())
         elapsed_ms = int((time.monotonic() - started) * 1000)
@@ -199,7 +200,8 @@ class StreamingJob:
         invalid = intake.dead_letters(intake.read_batch(self.spark, options, start, end))
         dead: list = []
         if self.opts.dead_letter_sink == "kafka":
-            intake.write_dead_letters_to_kafka(invalid, options, self.settings.dead_letter_topic)
+            intake.write_dead_letters_to_kafka(invalid, self.settings.spark_kafka_options(sink=True),
+                                               self.settings.dead_letter_topic)
         else:
             dead = [(r["value"], r["reason"], r["partition"], r["offset"])
                     for r in invalid.limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]

@@ -187,7 +187,8 @@ def test_kafka_security_settings_reach_the_producer_and_the_spark_source():
     assert s.kafka_sasl_password not in repr(s)  # a logged settings object shows no secret
     job_source = (ROOT / "streaming" / "job.py").read_text()
     assert "options(**s.spark_kafka_options())" in job_source  # the source reads with them (and dead letters too)
-    assert "spark_kafka_options()" in job_source.split("def _dead_letters", 1)[1]
+    dead_letters = job_source.split("def _dead_letters", 1)[1]
+    assert "spark_kafka_options()" in dead_letters and "spark_kafka_options(sink=True)" in dead_letters  # read, write
 
 
 def test_dashboard_binds_loopback_by_default(tmp_path):
