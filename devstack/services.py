@@ -233,6 +233,9 @@ class KafkaBroker(Service):
             "offsets.topic.replication.factor=1",
             "transaction.state.log.replication.factor=1",
             "transaction.state.log.min.isr=1",
+            # a single-node broker needs few coordinator partitions: the default 50 are created when the first
+            # transactional producer (the replay) starts, which on a busy 2-core machine took longer than its wait
+            "transaction.state.log.num.partitions=4",
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",

@@ -34,6 +34,8 @@ HIDDEN_KEY_PREFIX = "__hidden__:"
 OUTSIDE_WINDOW = "outside_window"
 #: most seconds a checkpoint waits for the records in flight; on a healthy broker it takes milliseconds
 CHECKPOINT_FLUSH_S = 0.5
+#: most seconds the replay waits for its transactional producer to be registered (see run_replay)
+INIT_TRANSACTIONS_TIMEOUT_S = 60.0
 #: a checkpoint whose flush leaves records in flight does not commit; once the open transaction is this old, the
 #: checkpoint waits for them instead (a longer pause), so that the transaction commits well within its timeout even
 #: when the broker takes records more slowly than the replay hands them over
@@ -152,7 +154,9 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
     txn = Transactions(producer, settings.kafka_bootstrap)
     # fences an earlier process of this replay (killed, or still running) and aborts its open transaction: the
     # topics' tails then hold only committed records, and a late request of that process is rejected
-    txn.init(opts.connect_timeout_s)
+    # the broker is reachable (ensure_topic); the first transactional producer on a broker also waits for it to
+    # create its transaction log, seconds on a busy machine
+    txn.init(max(opts.connect_timeout_s, INIT_TRANSACTIONS_TIMEOUT_S))
     skip_below, found = state.acked, set()
     if opts.resume and summary.resumed_from is not None:
         if scan:
