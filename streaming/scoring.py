@@ -27,7 +27,8 @@ from streaming.redis_sink import UserWrite, UserWriter, connect
 #: per partition, not per user, so the driver collects a handful of rows in the same stage.
 RESULT_SCHEMA = ("scored long, written long, alerts long, "
                  "unnamed array<struct<userId: string, position: long>>, kinds map<string, long>, max_ts long")
-#: The grouping column of the rows that are not a user's (see streaming.intake.KIND): null for users.
+#: The grouping column that sets apart the rows that are not a user's valid event (hidden, invalid:<reason>; see
+#: streaming.intake.grouping): null for users.
 KIND = "kind"
 #: The raw-aggregate column with the user's latest Kafka position (see streaming.intake), passed through.
 POSITION = "last_position"
@@ -123,8 +124,7 @@ def score_partitions(ctx: ScoreContext):
             kinds = {str(k): int(n) for k, n in zip(rows.loc[~is_user, KIND], rows.loc[~is_user, "n_events"])}
             raw = rows.loc[is_user].drop(columns=[KIND]).reset_index(drop=True)
         if raw.empty:
-            yield pd.DataFrame({"scored": [0], "written": [0], "alerts": [0], "unnamed": [[]], "kinds": [kinds],
-                                "max_ts": pd.array([None], dtype="Int64")})
+            yield _summary(kinds)
             return
         latest = int(raw["last_ts"].max())
         ctx_p = replace(ctx, clock_ms=max(ctx.clock_ms, latest))
@@ -137,8 +137,13 @@ def score_partitions(ctx: ScoreContext):
         positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
         unnamed = [{"userId": u.user_id, "position": int(pos)}
                    for u, pos, w in zip(writes, positions, written) if not w.named]
-        yield pd.DataFrame({"scored": [len(raw)], "written": [int((codes > 0).sum())],
-                            "alerts": [int((codes == 2).sum())], "unnamed": [unnamed], "kinds": [kinds],
-                            "max_ts": pd.array([latest], dtype="Int64")})
+        yield _summary(kinds, latest, len(raw), int((codes > 0).sum()), int((codes == 2).sum()), unnamed)
 
     return run
+
+
+def _summary(kinds: dict[str, int], latest: int | None = None, scored: int = 0, written: int = 0, alerts: int = 0,
+             unnamed: list[dict] | None = None) -> pd.DataFrame:
+    """A task's one row of :data:`RESULT_SCHEMA`."""
+    return pd.DataFrame({"scored": [scored], "written": [written], "alerts": [alerts], "unnamed": [unnamed or []],
+                         "kinds": [kinds], "max_ts": pd.array([latest], dtype="Int64")})
