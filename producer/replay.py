@@ -148,6 +148,12 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             if summary.first_error is None:
                 summary.first_error, first_code[0] = str(err), err.code()
 
+    def record_failed() -> str | None:
+        """Why the open transaction cannot commit when one of its records failed (None: none did)."""
+        if undelivered[topic][0] or undelivered[dlt][0]:
+            return f"a record failed ({summary.first_error})"
+        return None
+
     producer = make_producer(settings, **{"delivery.report.only.error": True, "on_delivery": on_failure,
                                           **transactional_config(transactional_id(identity, state_path)),
                                           **opts.producer_overrides})
@@ -175,8 +181,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
         overdue = time.monotonic() - began[0] >= COMMIT_AT_LATEST_S
         if producer.flush(COMMIT_TIMEOUT_S / 2 if overdue else CHECKPOINT_FLUSH_S):
             return  # still in flight (a slow or restarting broker): a later checkpoint commits them
-        if undelivered[topic][0] or undelivered[dlt][0]:
-            raise TransactionLost(f"a record failed ({summary.first_error})")
+        if failure := record_failed():
+            raise TransactionLost(failure)
         txn.commit(COMMIT_TIMEOUT_S)
         committed[:] = sent_, summary.dead_lettered
         summary.acknowledged, summary.dead_letters_acknowledged = committed
@@ -290,8 +296,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
             if progress is not None and progress.due():
                 progress.update(summary, summary.sent if by_events else stats.bytes, clock())
-        if undelivered[topic][0] or undelivered[dlt][0]:
-            raise TransactionLost(f"a record failed ({summary.first_error})")
+        if failure := record_failed():
+            raise TransactionLost(failure)
         if len(producer):
             raise TransactionLost(f"{len(producer)} records still unconfirmed after {opts.flush_timeout_s:g} s")
         txn.commit(COMMIT_TIMEOUT_S)
@@ -304,8 +310,8 @@ def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = 
             poll(0)  # serve the delivery reports still queued: a failed record is the likelier cause
         except KafkaException:
             pass
-        failed = undelivered[topic][0] or undelivered[dlt][0]
-        cause = f"a record failed ({summary.first_error})" if failed else _one_line(exc)
+        failed = record_failed()
+        cause = failed or _one_line(exc)
         if (first_code[0] if failed else _code(exc)) in _FENCED:
             cause = (f"the broker aborted the transaction ({cause}): it stayed open longer than the transaction "
                      f"timeout (a long broker outage?), or another replay of the same input took it over")
