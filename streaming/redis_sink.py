@@ -16,14 +16,19 @@ import redis
 
 from contracts.redis_keys import RedisKeys
 
-# One call writes a chunk of users. KEYS: 1 ranking, 2 churned, 3 alerts, 4 importance, 5 stream health, then
-# one user hash per user. ARGV: 1 threshold, 2 hysteresis, 3 alert stream maxlen, then per user: userId, as_of,
+# One call writes a chunk of users. KEYS: 1 ranking, 2 churned, 3 alerts, 4 importance, 5 stream health,
+# 6 cancelled users by their last risk before cancelling, 7 caught cancellations, then one user hash per user. ARGV: 1 threshold, 2 hysteresis, 3 alert stream maxlen, then per user: userId, as_of,
 # n_events, risk, churn_ts or "", shap JSON (stored as field "shap"), level, the number of hash field/value pairs,
 # the pairs. Returns per user {code, new events counted, has display name}: code 0 = refused (not newer),
 # 1 = written, 2 = written with an alert. The user's events not counted before are added to the health hash's
 # valid_events in the same script, so the count is exact under batch replay too. Global importance (the sum of
 # |SHAP| per feature over active users) moves by the chunk's summed changes, one HINCRBYFLOAT per feature per
 # chunk: per user, that was two per feature and most of the write's cost.
+# For "did we see it coming?": an active write at or above the threshold records the event time it first did
+# (first_high_ts); the write that records a cancellation keeps the last risk scored while active
+# (risk_before_cancel; this write's own risk when it is the user's first), ranks the user by it in KEYS[6] and,
+# when the user had been high before cancelling, adds it to KEYS[7] with the lead time (ms) as score. Both happen
+# once per user (a refused replay changes nothing; a cancelled user's later writes skip them).
 WRITE_USERS_LUA = r"""
 local thr = tonumber(ARGV[1])
 local hyst = tonumber(ARGV[2])
@@ -33,14 +38,15 @@ local function add_abs(json, sign)
 end
 local out = {}
 local a = 4
-for u = 6, #KEYS do
+for u = 8, #KEYS do
   local key = KEYS[u]
   local uid, as_of, risk_s, churn_ts = ARGV[a], ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
   local shap, level = ARGV[a + 5], ARGV[a + 6]
   local new_asof, new_n, n_fields = tonumber(as_of), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 7])
   local first_field = a + 8
   a = first_field + 2 * n_fields
-  local old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name')
+  local old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name', 'risk',
+                          'first_high_ts')
   local named = old[6] and 1 or 0
   local old_n = 0
   local refused = false
@@ -66,6 +72,14 @@ for u = 6, #KEYS do
       redis.call('HSET', key, 'churned', '1', 'churned_ts', churn_ts, 'alerting', '0')
       redis.call('ZREM', KEYS[1], uid)
       redis.call('ZADD', KEYS[2], churn_ts, uid)
+      if old[5] ~= '1' then
+        local before = (old[1] and old[7]) or risk_s
+        redis.call('HSET', key, 'risk_before_cancel', before)
+        redis.call('ZADD', KEYS[6], before, uid)
+        if old[8] and tonumber(old[8]) <= tonumber(churn_ts) then
+          redis.call('ZADD', KEYS[7], tonumber(churn_ts) - tonumber(old[8]), uid)
+        end
+      end
       out[#out + 1] = {1, counted, named}
     else
       local risk = tonumber(risk_s)
@@ -77,6 +91,7 @@ for u = 6, #KEYS do
       if (not alerting) and risk >= thr then direction = 'up'; alerting = true
       elseif alerting and risk < thr - hyst then direction = 'down'; alerting = false end
       redis.call('HSET', key, 'alerting', alerting and '1' or '0', 'churned', '0')
+      if risk >= thr and not old[8] then redis.call('HSET', key, 'first_high_ts', as_of) end
       local code = 1
       if direction then
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'user', uid, 'direction', direction,
@@ -149,7 +164,7 @@ class UserWriter:
 
     def _write_chunk(self, users: Sequence[UserWrite]) -> list[Written]:
         k = self.keys
-        fixed_keys = [k.ranking, k.churned, k.alerts, k.importance, k.health]
+        fixed_keys = [k.ranking, k.churned, k.alerts, k.importance, k.health, k.cancelled_risk, k.caught]
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(users), self.per_call):
             keys = list(fixed_keys)
