@@ -32,6 +32,8 @@ SEED_FEATURES: tuple[tuple[str, float, float, float, int], ...] = (
     ("help_per_session", 0.15, 0.3, 0.25, 2),
     ("errors_per_session", 0.10, 0.05, 0.05, 3),
     ("songs_trend", -0.15, 1.0, 0.35, 2),
+    ("songs_per_session", -0.10, 14.0, 6.0, 1),
+    ("events_per_day", -0.05, 46.0, 22.0, 1),
 )
 BASE_LOG_ODDS = -1.6
 FIRST_NAMES = ("Ava", "Liam", "Noah", "Emma", "Zoë", "Mateo", "Sofía", "Chloe", "Ethan", "Björn", "Mia", "Lucas")
@@ -50,6 +52,7 @@ class SeededUser:
     level: str
     churned: bool
     churned_ts: int | None
+    first_high_ts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
     z = rng.standard_normal((n_users, len(names)))
     values = np.maximum(means + z * sds, 0.0)
     values = np.stack([np.round(values[:, j], SEED_FEATURES[j][4]) for j in range(len(names))], axis=1)
+    ev, songs = names.index("events_per_day"), names.index("songs_per_day")  # events include the songs
+    values[:, ev] = np.round(values[:, songs] * 1.15 + np.abs(values[:, ev] - means[ev]) * 0.4, 1)
     shap = weights * ((values - means) / sds) + rng.normal(0, 0.05, z.shape)
     risk = 1 / (1 + np.exp(-(BASE_LOG_ODDS + shap.sum(axis=1))))
     churned = rng.random(n_users) < churned_fraction
@@ -103,6 +108,8 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
     last_ts = CLOCK_MS - rng.integers(0, 10 * 86_400_000, n_users)
     n_events = rng.integers(5, 4000, n_users)
     now_ms = int(time.time() * 1000)
+    #: how long before cancelling (or before the clock) a high-risk user first scored at or above the threshold
+    lead = np.random.default_rng(seed + 1).integers(3_600_000, 12 * 86_400_000, n_users)
 
     users: list[SeededUser] = []
     pipe = client.pipeline(transaction=False)
@@ -121,13 +128,20 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
             "last_ts": str(int(last_ts[i])), "as_of": str(CLOCK_MS), "model_version": "seed-1",
             "scored_at": str(now_ms - int(rng.integers(0, 5000))), "churned": "1" if churned[i] else "0",
         }
+        if r >= threshold:
+            fields["first_high_ts"] = str((churned_ts or CLOCK_MS) - int(lead[i]))
         if churned_ts is not None:
             fields["churned_ts"] = str(churned_ts)
+            fields["risk_before_cancel"] = repr(r)
             pipe.zadd(keys.churned, {uid: churned_ts})
+            pipe.zadd(keys.cancelled_risk, {uid: r})
+            if r >= threshold:
+                pipe.zadd(keys.caught, {uid: int(lead[i])})
         else:
             pipe.zadd(keys.ranking, {uid: r})
         pipe.hset(keys.user(uid), mapping=fields)
-        users.append(SeededUser(uid, r, str(levels[i]), bool(churned[i]), churned_ts))
+        users.append(SeededUser(uid, r, str(levels[i]), bool(churned[i]), churned_ts,
+                                int(fields["first_high_ts"]) if "first_high_ts" in fields else None))
         if len(pipe) >= chunk:
             pipe.execute()
     pipe.execute()
