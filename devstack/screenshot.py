@@ -25,6 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parent.parent
+MAX_HEIGHT = 4200
 
 
 def _healthy(url: str) -> bool:
@@ -106,7 +107,11 @@ def shoot(out: Path, users: int = 22_000, width: int = 1600) -> int:
             with serve_dashboard(free_port(), server.url, log=Path(tmp) / "dashboard.log") as url, \
                     browser_page(width=width, height=2000) as page:
                 wait_for_page(page, url, top.user_id)
-                time.sleep(2)  # let the charts finish drawing
+                page.get_by_text("SHAP dependence").first.wait_for()
+                # the page scrolls inside Streamlit's main block: grow the window to all of it (bounded)
+                height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+                page.set_viewport_size({"width": width, "height": min(int(height) + 40, MAX_HEIGHT)})
+                time.sleep(3)  # let the charts finish drawing at the new size
                 out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(out), full_page=True)
         except Exception as exc:  # noqa: BLE001 - a tool for people: one line, not a traceback
