@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -78,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
     secs = time.perf_counter() - t0
     print(f"wrote {result.events:,} events of {result.users:,} users ({result.churned:,} churned) to "
           f"{result.path} in {secs:.1f} s ({result.events / max(secs, 1e-9):,.0f} events/s); truth: "
-          f"{result.truth_path}", file=sys.stderr)
+          f"{result.truth_path}")
     return 0
