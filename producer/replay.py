@@ -45,7 +45,7 @@ COMMIT_AT_LATEST_S = 30.0
 COMMIT_TIMEOUT_S = TRANSACTION_TIMEOUT_MS / 1000
 #: produce()'s partition argument for "let the partitioner choose" (RD_KAFKA_PARTITION_UA). The hot path passes
 #: every argument by position, (topic, value, key, partition, on_delivery, callback, timestamp, headers): with
-#: keywords, confluent-kafka builds a dict and looks each name up, about 1 us a record.
+#: keywords, confluent-kafka builds a dict and looks each name up for every record.
 ANY_PARTITION = -1
 _NEVER = 1 << 62  # beyond any event time
 #: librdkafka's error codes for records purged (never confirmed) by an abort
