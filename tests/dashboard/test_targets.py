@@ -12,9 +12,9 @@ from contracts.redis_keys import band_for
 from dashboard import data
 from dashboard.catch import catch_rate
 from dashboard.export import COLUMNS, csv_bytes
-from dashboard.population import SAMPLE_SIZE, dependence_frame, population_sample, sample_offsets
+from dashboard.population import SAMPLE_SIZE, dependence_frame, population_sample
 from dashboard.refresh import read_refresh
-from dashboard.targets import FilterError, Interval, TargetFilter, TargetReader, intervals
+from dashboard.targets import TargetFilter, TargetReader
 from dashboard.usage import MEASURES, population_mean, usage_tiles
 
 pytestmark = pytest.mark.integration
@@ -59,23 +59,6 @@ def test_filters_change_the_count(big_client, big_keys, big_seed):
     assert len(set(counts)) >= len(FILTERS) - 1 and counts[0] == len(big_seed.active)
 
 
-def test_bands_are_the_intervals_band_for_uses():
-    pieces = intervals(TargetFilter(0.1, 0.8, bands=("low", "high")), 0.5)
-    assert pieces == [Interval(0.5, 0.8, True), Interval(0.1, 0.25, False)]
-    assert intervals(TargetFilter(0.6, 0.9, bands=("low",)), 0.5) == []
-    assert Interval(0.0, 1.0, True).bounds == ("+inf", "-inf")
-    assert Interval(0.25, 0.5, False).bounds == ("(0.5", "0.25")
-
-
-@pytest.mark.parametrize("filt,needle", [(TargetFilter(0.7, 0.2), "above the maximum"),
-                                         (TargetFilter(-0.1, 1), "between 0 and 1"),
-                                         (TargetFilter(bands=("hot",)), "unknown band"),
-                                         (TargetFilter(status="gone"), "unknown status")])
-def test_impossible_filters_are_refused(filt, needle):
-    with pytest.raises(FilterError, match=needle):
-        filt.check()
-
-
 def test_catch_rate_counts_users_high_before_cancelling(big_client, big_keys, big_seed):
     catch = catch_rate(big_client, big_keys)
     churned = [u for u in big_seed.users if u.churned]
@@ -98,8 +81,6 @@ def test_the_sample_is_bounded_stratified_and_stable(big_client, big_keys, big_s
     assert list(population_sample(big_client, big_keys).values.index) == list(sample.values.index)
     frame = dependence_frame(sample, "days_since_last", "songs_per_day")
     assert len(frame) == SAMPLE_SIZE and frame["shap"].corr(frame["value"]) > 0.9  # the seed's model is linear
-    assert sample_offsets(10, 1500) == [(0, 9)] and sample_offsets(0) == []
-    assert len(sample_offsets(22_000, 1500, 50)) == 30
 
 
 def test_usage_tiles_compare_the_user_with_the_population(big_client, big_keys, big_seed):
