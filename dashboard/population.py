@@ -17,7 +17,7 @@ import pandas as pd
 
 from contracts.redis_keys import RedisKeys
 
-SAMPLE_SIZE = 1500
+SAMPLE_SIZE = 1000
 BLOCK = 50
 
 

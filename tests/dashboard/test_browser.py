@@ -11,6 +11,7 @@ import time
 import pytest
 
 from contracts.redis_keys import RedisKeys
+from dashboard.population import SAMPLE_SIZE
 from devstack.screenshot import CHROMIUM, browser_page, serve_dashboard
 from dashboard.seed import seed
 from devstack.services import free_port
@@ -118,7 +119,7 @@ def test_no_tile_text_is_elided_and_the_dependence_view_draws(served, width):
         expect(page.get_by_test_id("stMetric")).to_have_count(4 + 4 + 2 + 8, timeout=TIMEOUT_MS)
         page.wait_for_timeout(1500)  # fonts and charts settle
         assert page.evaluate(ELIDED_JS) == [], f"elided at {width} px"
-        sampled = min(1500, len(result.active))
+        sampled = min(SAMPLE_SIZE, len(result.active))
         page.wait_for_function(f"({POINTS_JS})() === {sampled}", timeout=TIMEOUT_MS)
 
 
