@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from contracts.artifact import load_artifact, quick_artifact
-from contracts.features import FEATURE_NAMES, batch_raw_aggregates, model_features
+from contracts.features import FEATURE_NAMES, model_features
+from tests.support.features import batch_raw_aggregates
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
 from tests.streaming.helpers import log_lines, produce_lines, run_job, simulate_log
