@@ -307,6 +307,10 @@ def _text(mapping: dict[str, Any]) -> dict[str, str]:
 # ---------------------------------------------------------------- records: user score
 
 
+#: Values of :attr:`UserField.BAND`, lowest first.
+BANDS: tuple[str, ...] = ("low", "medium", "high")
+
+
 def band_for(risk: float, threshold: float) -> str:
     """``high`` at or above the model's threshold, ``medium`` above half of it, else ``low``."""
     if risk >= threshold:

@@ -27,6 +27,9 @@ ALERTS_SHOWN = 30
 PAGE_SIZE = 200
 #: The stream-health hash, parsed (:class:`contracts.redis_keys.StreamHealth`).
 Health = StreamHealth
+# the value parsers under the names the dashboard's modules import them by (defined once, in the contract)
+_float = parse_float
+_int = layout.parse_int
 
 
 # ---------------------------------------------------------------- records

@@ -137,3 +137,7 @@ def test_reading_never_fails_on_bad_values(raw):
     L.Cohort.from_hash(raw)
     L.RealizedMetrics.from_hash(raw)
     L.Drift.from_hash(raw)
+
+
+def test_bands_are_the_values_band_for_gives():
+    assert [L.band_for(r, 0.5) for r in (0.1, 0.3, 0.6)] == list(L.BANDS)
