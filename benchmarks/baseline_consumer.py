@@ -17,10 +17,11 @@ import pandas as pd
 
 from contracts.artifact import load_artifact
 from contracts.features import COUNTED_PAGES, DAY_MS, DECAYED, TAUS_DAYS, _snake
+from contracts.redis_client import connect
 from contracts.redis_keys import RedisKeys
-from contracts.schema import CANCEL_PAGE, LABEL_PAGES
+from contracts.schema import CANCEL_PAGE, LABEL_PAGES, display_name
 from contracts.validation import check_event
-from streaming.redis_sink import UserWriter, connect
+from contracts.user_writer import UserWriter
 from streaming.scoring import ScoreContext, score_frame
 
 _COUNTED = {p: f"n_{_snake(p)}" for p in COUNTED_PAGES}
@@ -65,7 +66,7 @@ def update(s: dict, ev: dict, epoch_ms: int) -> None:
     for name, dk_page, tau_ms in _DECAYED:
         if (dk_page is None and not label) or dk_page == page:
             s[name] += math.exp((ts - epoch_ms) / tau_ms)
-    name = " ".join(p for p in (ev.get("firstName"), ev.get("lastName")) if p).strip() or None
+    name = display_name(ev) or None
     for key, value in (("level", level), ("gender", ev.get("gender")), ("name", name),
                        ("location", ev.get("location"))):
         if value is not None and (ts, value) > (s[f"_ts_{key}"], s[key] or ""):

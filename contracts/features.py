@@ -335,9 +335,9 @@ def model_features(raw: pd.DataFrame, as_of_ms: int | np.ndarray, epoch_ms: int)
     reg = pd.to_numeric(raw["registration"], errors="coerce").to_numpy(dtype="float64") if "registration" in raw \
         else np.full(n, np.nan)
     reg = np.where(np.isfinite(reg) & (reg > 0), np.minimum(reg, first), first)
-    # a clock behind the user's last event (late data in a stream) reads as "now = last event", so that
+    # a clock behind the user's last activity (late data in a stream) reads as "now = last activity", so that
     # recency and spans are never negative
-    as_of = np.maximum(as_of, last_event)
+    as_of = np.maximum(as_of, last)
 
     days_observed = np.maximum((as_of - first) / DAY_MS, 1.0)
     events = _num(raw, "n_events") - _num(raw, "n_label_events")

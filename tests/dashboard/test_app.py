@@ -85,7 +85,7 @@ def test_normal_state_shows_figures_table_and_drill_down(page, seeded, redis_cli
     assert "songs per day **" in md and "days since last activity **" in md  # key activity figures
     assert "Model **seed\\-1**" in md
     churned = [u for u in result.users if u.churned]
-    caught = [u for u in churned if u.risk >= result.threshold]
+    caught = [u for u in churned if u.first_high_ts is not None and u.first_high_ts <= u.churned_ts]
     assert metrics["Caught before cancelling"] == f"{len(caught) / len(churned) * 100:.0f} %"
     assert f"**{len(result.active):,}** active users match" in md
     usage = {m.label: m for m in at.metric}
@@ -99,9 +99,10 @@ def test_cancelled_users_are_listed_by_their_risk_before_cancelling(page, seeded
     result, _ = seeded
     at = page(status="cancelled")
     table = at.dataframe[0].value
-    churned = sorted((u for u in result.users if u.churned), key=lambda u: -u.risk)
+    churned = sorted((u for u in result.users if u.churned), key=lambda u: (u.risk_before_cancel, u.user_id), reverse=True)
     assert list(table["user"]) == [u.user_id for u in churned[:25]]
-    assert list(table["caught"]) == [u.risk >= result.threshold for u in churned[:25]]
+    assert list(table["caught"]) == [u.first_high_ts is not None for u in churned[:25]]
+    assert any(table["caught"]) and not all(table["caught"])
     assert f"**{len(churned):,}** cancelled users match" in _texts(at.markdown)
 
 

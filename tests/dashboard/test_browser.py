@@ -141,7 +141,8 @@ def test_filters_change_the_count_and_the_csv_holds_the_filtered_users(served, w
         sidebar.get_by_test_id("stMultiSelect").first.click()  # Band
         page.get_by_role("option", name="high").click()
         page.keyboard.press("Escape")
-        high = sorted((u for u in churned if band_for(u.risk, result.threshold) == "high"), key=lambda u: -u.risk)
+        high = sorted((u for u in churned if band_for(u.risk_before_cancel, result.threshold) == "high"),
+                      key=lambda u: (u.risk_before_cancel, u.user_id), reverse=True)
         assert 0 < len(high) < len(churned)
         expect(page.get_by_text(" users match ·").first).to_contain_text(
             f"{len(high):,} cancelled users match · risk 0.00–1.00 · band high", timeout=TIMEOUT_MS)
@@ -156,5 +157,5 @@ def test_filters_change_the_count_and_the_csv_holds_the_filtered_users(served, w
         rows = list(csv.DictReader(path.open(encoding="utf-8")))
         assert [r["id"] for r in rows] == [u.user_id for u in high]
         assert {r["band"] for r in rows} == {"high"} and all(r["as_of"] for r in rows)
-        assert [float(r["risk"]) for r in rows] == pytest.approx([u.risk for u in high], abs=1e-4)
+        assert [float(r["risk"]) for r in rows] == pytest.approx([u.risk_before_cancel for u in high], abs=1e-4)
         assert page.evaluate(ELIDED_JS) == [], f"elided at {width} px"

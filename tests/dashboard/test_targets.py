@@ -21,12 +21,17 @@ pytestmark = pytest.mark.integration
 THRESHOLD = 0.45  # the big seed's
 
 
+def risk_of(u) -> float:
+    """The risk a list shows: the current one, or for a cancelled user the last one while active."""
+    return u.risk_before_cancel if u.churned else u.risk
+
+
 def _expected(result, filt: TargetFilter):
     pool = [u for u in result.users if u.churned == (filt.status == "cancelled")]
-    rows = [u for u in pool if filt.min_risk <= u.risk <= filt.max_risk
-            and (not filt.bands or band_for(u.risk, THRESHOLD) in filt.bands)
+    rows = [u for u in pool if filt.min_risk <= risk_of(u) <= filt.max_risk
+            and (not filt.bands or band_for(risk_of(u), THRESHOLD) in filt.bands)
             and (not filt.levels or u.level in filt.levels)]
-    return sorted(rows, key=lambda u: -u.risk)
+    return sorted(rows, key=lambda u: (risk_of(u), u.user_id), reverse=True)  # Redis: equal scores by id, descending
 
 
 FILTERS = [
@@ -48,7 +53,7 @@ def test_filters_count_and_list_the_matching_users(big_client, big_keys, big_see
     expected = _expected(big_seed, filt)
     assert found.count == len(expected)
     assert [t.user_id for t in found.rows] == [u.user_id for u in expected[:40]]
-    assert [t.row.risk for t in found.rows] == pytest.approx([u.risk for u in expected[:40]])
+    assert [t.row.risk for t in found.rows] == pytest.approx([risk_of(u) for u in expected[:40]])
     assert all(t.row.band == band_for(t.row.risk, THRESHOLD) for t in found.rows)
     assert all(t.row.churned == (filt.status == "cancelled") for t in found.rows)
 
@@ -67,8 +72,8 @@ def test_catch_rate_counts_users_high_before_cancelling(big_client, big_keys, bi
     assert catch.median_lead_ms == pytest.approx(statistics.median(u.churned_ts - u.first_high_ts for u in caught))
     latest = sorted(churned, key=lambda u: -u.churned_ts)[:10]
     assert [c.user_id for c in catch.recent] == [u.user_id for u in latest]
-    assert [c.lead_ms is not None for c in catch.recent] == [u.risk >= THRESHOLD for u in latest]
-    assert [c.risk_before for c in catch.recent] == pytest.approx([u.risk for u in latest])
+    assert [c.lead_ms is not None for c in catch.recent] == [u in caught for u in latest]
+    assert [c.risk_before for c in catch.recent] == pytest.approx([u.risk_before_cancel for u in latest])
 
 
 def test_the_sample_is_bounded_stratified_and_stable(big_client, big_keys, big_seed):
