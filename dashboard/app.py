@@ -28,7 +28,7 @@ from dashboard.changes import risk_changes  # noqa: E402
 from dashboard.export import csv_bytes  # noqa: E402
 from dashboard.formatting import (escape_markdown, fmt_ago, fmt_clock_time, fmt_count, fmt_day, fmt_number, fmt_span,  # noqa: E402
                                   fmt_time, fmt_value, redact_url)
-from dashboard.labels import KEY_FEATURES, feature_label  # noqa: E402
+from contracts.features import KEY_FEATURES, feature_label  # noqa: E402
 from dashboard.population import Sample, dependence_frame  # noqa: E402
 from dashboard.refresh import read_refresh  # noqa: E402
 from dashboard.targets import LEVELS, STATUSES, Target, TargetFilter, TargetReader  # noqa: E402

@@ -16,7 +16,7 @@ from contracts import redis_keys as layout
 from contracts.redis_keys import (DEFAULT_THRESHOLD, IMPORTANCE_COUNT_FIELD, AlertEntry, ModelInfo, RedisKeys,
                                   StreamHealth, UserField, UserScore, parse_float)
 
-from dashboard.labels import feature_label
+from contracts.features import feature_label
 
 #: Per-user hash fields the at-risk table needs (the drill-down reads the whole hash).
 ROW_FIELDS: tuple[str, ...] = (UserField.BAND, UserField.ALERTING, UserField.DRIVERS, UserField.LEVEL,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.redis_keys import Driver, ModelInfo, RedisKeys, StreamHealth, UserScore, band_for
+from contracts.redis_keys import ModelInfo, RedisKeys, StreamHealth, UserScore, band_for
 from contracts.user_writer import UserWriter
 
-from dashboard.labels import feature_label
+from contracts.drivers import top_drivers
 
 #: (feature, weight in log-odds per standard deviation, mean, sd, decimals) of the fake model; the names are
 #: real ``contracts.features`` names so labels and key figures show as they will live.
@@ -76,15 +76,6 @@ HYSTERESIS = 0.05
 DAY_MS = 86_400_000
 
 
-def _drivers(names: list[str], values: np.ndarray, shap: np.ndarray, top: int = 3) -> tuple[Driver, ...]:
-    order = np.argsort(-shap)
-    chosen = [i for i in order[:top] if shap[i] > 0]
-    if shap[order[-1]] < 0:
-        chosen.append(order[-1])
-    return tuple(Driver(names[i], feature_label(names[i]), float(values[i]), round(float(shap[i]), 5))
-                 for i in chosen)
-
-
 def _model(names: list[str], threshold: float, artifact_dir: str, importance: np.ndarray) -> ModelInfo:
     metrics = {"f1": 0.612, "precision": 0.574, "recall": 0.655, "average_precision": 0.631, "auroc": 0.871,
                "brier": 0.084, "top_decile_lift": 4.2,
@@ -115,6 +106,7 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
     ev, songs = names.index("events_per_day"), names.index("songs_per_day")  # events include the songs
     values[:, ev] = np.round(values[:, songs] * 1.15 + np.abs(values[:, ev] - means[ev]) * 0.4, 1)
     shap = np.round(weights * ((values - means) / sds) + rng.normal(0, 0.05, z.shape), 5)
+    drivers = top_drivers(shap, values, names, 3)
     log_odds = BASE_LOG_ODDS + shap.sum(axis=1)
     risk = 1 / (1 + np.exp(-log_odds))
     earlier_risk = 1 / (1 + np.exp(-(log_odds + rng.normal(0, 0.8, n_users))))  # the day before
@@ -127,7 +119,7 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
 
     def record(i: int, r: float, as_of: int, n: int, churned_ts: int | None) -> UserScore:
         return UserScore(
-            user_id=_user_id(i), risk=r, band=band_for(r, threshold), drivers=_drivers(names, values[i], shap[i]),
+            user_id=_user_id(i), risk=r, band=band_for(r, threshold), drivers=drivers[i],
             features={n_: float(v) for n_, v in zip(names, values[i])},
             shap={n_: float(v) for n_, v in zip(names, shap[i])}, level=str(levels[i]),
             gender="F" if i % 2 else "M",

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from contracts.artifact import ModelArtifact, load_artifact
-from contracts.features import FEATURE_LABELS, model_features
+from contracts.drivers import top_drivers
+from contracts.features import model_features
 from contracts.redis_client import connect
-from contracts.redis_keys import Driver, RedisKeys, UserScore, band_for
+from contracts.redis_keys import RedisKeys, UserScore, band_for
 from contracts.user_writer import UserWriter
 from streaming.kinds import KIND, POSITION
 
@@ -56,20 +57,6 @@ def _writer(url: str, kwargs: tuple[tuple[str, object], ...], prefix: str, thres
             alert_maxlen: int) -> UserWriter:
     """One writer (client and registered script) per executor process and model threshold."""
     return UserWriter(connect(url, **dict(kwargs)), RedisKeys(prefix), threshold, hysteresis, alert_maxlen)
-
-
-def top_drivers(shap: np.ndarray, values: np.ndarray, names: list[str], k: int) -> list[tuple[Driver, ...]]:
-    """Per row: the ``k`` features raising risk most (descending), then the one lowering it most."""
-    order = np.argsort(-shap, axis=1, kind="stable")
-    lowest = np.argmin(shap, axis=1)
-    labels = [FEATURE_LABELS.get(n, n.replace("_", " ")) for n in names]
-    out = []
-    for i in range(shap.shape[0]):
-        drivers = [int(j) for j in order[i, :k] if shap[i, j] > 0]
-        if shap[i, lowest[i]] < 0:
-            drivers.append(int(lowest[i]))
-        out.append(tuple(Driver(names[j], labels[j], float(values[i, j]), float(shap[i, j])) for j in drivers))
-    return out
 
 
 def _dict_rows(matrix: np.ndarray, names: list[str]) -> list[dict[str, float]]:

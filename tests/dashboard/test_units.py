@@ -11,7 +11,7 @@ from dashboard.charts import logit, waterfall_frame
 from dashboard.formatting import ZWSP, escape_markdown, fmt_ago, fmt_span, fmt_value, redact_url
 from dashboard.export import csv_row
 from dashboard.formatting import fmt_clock_time, fmt_count, fmt_day
-from dashboard.labels import feature_label
+from contracts.features import feature_label
 from dashboard.population import sample_offsets
 from dashboard.targets import FilterError, Interval, Target, TargetFilter, intervals
 
