@@ -16,10 +16,10 @@ import psutil
 import pytest
 import redis
 
-from contracts.artifact import quick_artifact
 from contracts.features import batch_raw_aggregates, model_features
 from devstack.services import free_port
 from tests.streaming.helpers import simulate_log
+from tests.support.artifacts import quick_artifact
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

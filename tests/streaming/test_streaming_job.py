@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contracts.artifact import load_artifact, quick_artifact
+from contracts.artifact import load_artifact
+from tests.support.artifacts import quick_artifact
 from contracts.features import FEATURE_NAMES, batch_raw_aggregates, model_features
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
