@@ -83,7 +83,7 @@ def fit_linear(X: np.ndarray, y: np.ndarray, C: float) -> LinearScorer:
     return LinearScorer(coef, float(lr.intercept_[0] - coef @ mean), mean)
 
 
-LINEAR_GRID = {"C": [0.1, 1.0]}
+LINEAR_GRID = {"C": [0.01, 0.1, 1.0]}
 
 
 def sklearn_logistic_regression(X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> Candidate:

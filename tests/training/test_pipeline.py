@@ -44,7 +44,8 @@ def test_training_writes_a_complete_artifact(trained):
     assert m["calibration"]["ece_after"] == m["ece"] and np.isfinite(m["calibration"]["ece_before"])
     assert set(m["segments"]["gender"]) == {"F", "M"} and set(m["segments"]["level"]) <= {"free", "paid"}
     assert 0 < m["fraction_of_best_auroc"] < 1.5
-    assert m["best_possible"]["auroc"] > 0.55  # the fake log's churn depends on behaviour
+    # the fake log's churn depends on behaviour: a model must beat chance on unseen users
+    assert m["auroc"] > 0.5 and m["best_possible"]["auroc"] > 0.55
     meta = art.metadata
     assert meta["horizon_days"] == 10 and meta["cutoffs"] == sorted(meta["cutoffs"])
     assert all((c + 1) % DAY_MS == 0 for c in meta["cutoffs"])
