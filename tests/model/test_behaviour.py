@@ -61,3 +61,28 @@ def test_explanations_point_at_the_changed_feature(trained, snapshots):
     diff = s1[0] - s0[0]
     changed = {names.index("thumbs_down_per_song"), names.index("thumbs_down_recent_per_song")}
     assert int(np.argmax(diff)) in changed
+
+
+def test_the_streaming_scorer_writes_the_calibrated_risk_and_margin_drivers(trained, snapshots):
+    """The trained artifact through the streaming job's scoring function: the risk is the calibrated
+    probability, the SHAP vector explains the margin, no driver is gender."""
+    import json
+
+    from contracts.artifact import CalibratedScorer
+    from streaming.scoring import ScoreContext, score_frame
+
+    raw, _ = snapshots
+    raw = raw[raw["cutoff_ms"] == raw["cutoff_ms"].max()].reset_index(drop=True)
+    clock = int(raw["cutoff_ms"].iloc[0])
+    ctx = ScoreContext(model_dir=str(trained.path.parent), model_version=trained.version, clock_ms=clock,
+                       epoch_ms=trained.epoch_ms, redis_url="redis://unused", redis_kwargs=(), redis_prefix="t",
+                       hysteresis=0.0, alert_maxlen=10, top_drivers=3)
+    writes = score_frame(raw, ctx, trained)
+    X = model_features(raw, clock, trained.epoch_ms)
+    assert isinstance(trained.scorer, CalibratedScorer)
+    np.testing.assert_allclose([w.risk for w in writes], trained.predict(X))
+    margin = trained.scorer.margin(X[list(trained.feature_names)].to_numpy())
+    shap_sums = [sum(json.loads(w.shap_json).values()) for w in writes]
+    np.testing.assert_allclose(trained.scorer.expected_value + np.array(shap_sums), margin, atol=1e-6)
+    assert all("gender_male" not in json.loads(w.shap_json) for w in writes)
+    assert all(d["feature"] != "gender_male" for w in writes for d in json.loads(w.fields["drivers"]))
