@@ -46,6 +46,7 @@ def serve(host: str, port: int) -> int:
 def seed_command(settings: Settings, users: int, seed: int, threshold: float, artifact_dir: str) -> int:
     import redis
 
+    from contracts.redaction import redact_url
     from contracts.redis_keys import RedisKeys
     from dashboard.seed import seed as write
 
@@ -56,7 +57,7 @@ def seed_command(settings: Settings, users: int, seed: int, threshold: float, ar
     try:
         write(client, RedisKeys(settings.redis_prefix), users, seed=seed, threshold=threshold, artifact_dir=artifact_dir)
     except redis.RedisError as exc:
-        print(f"error: cannot write to Redis at {settings.redis_url.split('@')[-1]}: {exc}", file=sys.stderr)
+        print(f"error: cannot write to Redis at {redact_url(settings.redis_url)}: {exc}", file=sys.stderr)
         return 2
     print(f"seeded {users} users under prefix '{settings.redis_prefix}'")
     return 0

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import string
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
+
+from contracts.redaction import redact_url  # noqa: F401  (the page's import; defined once in contracts)
 
 _MD_SPECIAL = set(string.punctuation)
 
@@ -78,16 +79,3 @@ def fmt_value(value: object) -> str:
     if isinstance(value, (int, float)):
         return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4g}"
     return str(value)
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for display."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, parts.fragment))

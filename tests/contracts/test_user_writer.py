@@ -1,21 +1,18 @@
 """The Lua-scripted user write against a real Redis: idempotent, monotone in event time, alerts with hysteresis."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from contracts.redis_keys import RedisKeys
-from streaming.redis_sink import UserWrite, UserWriter
+from contracts.redis_keys import RedisKeys, UserScore
+from contracts.user_writer import UserWriter
 
 pytestmark = pytest.mark.integration
 KEYS = RedisKeys("t")
 
 
-def _write(uid: str, as_of: int, n: int, risk: float, churn_ts: int | None = None, shap=None) -> UserWrite:
+def _write(uid: str, as_of: int, n: int, risk: float, churn_ts: int | None = None, shap=None) -> UserScore:
     shap = shap or {"a": risk, "b": -0.5}
-    return UserWrite(uid, as_of, n, risk, "paid", churn_ts, json.dumps(shap),
-                     {"risk": repr(risk), "as_of": str(as_of), "n_events": str(n), "level": "paid"})
+    return UserScore(uid, risk=risk, as_of=as_of, n_events=n, level="paid", churned_ts=churn_ts, shap=shap)
 
 
 @pytest.fixture
