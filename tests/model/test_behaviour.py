@@ -87,8 +87,6 @@ def test_explanations_point_at_the_changed_feature(trained, snapshots):
 def test_the_streaming_scorer_writes_the_calibrated_risk_and_margin_drivers(trained, snapshots):
     """The trained artifact through the streaming job's scoring function: the risk is the calibrated
     probability, the SHAP vector explains the margin, no driver is gender."""
-    import json
-
     from contracts.artifact import CalibratedScorer
     from streaming.scoring import ScoreContext, score_frame
 
@@ -103,7 +101,7 @@ def test_the_streaming_scorer_writes_the_calibrated_risk_and_margin_drivers(trai
     assert isinstance(trained.scorer, CalibratedScorer)
     np.testing.assert_allclose([w.risk for w in writes], trained.predict(X))
     margin = trained.scorer.margin(X[list(trained.feature_names)].to_numpy())
-    shap_sums = [sum(json.loads(w.shap_json).values()) for w in writes]
+    shap_sums = [sum(w.shap.values()) for w in writes]
     np.testing.assert_allclose(trained.scorer.expected_value + np.array(shap_sums), margin, atol=1e-6)
-    assert all("gender_male" not in json.loads(w.shap_json) for w in writes)
-    assert all(d["feature"] != "gender_male" for w in writes for d in json.loads(w.fields["drivers"]))
+    assert all("gender_male" not in w.shap for w in writes)
+    assert all(d.feature != "gender_male" for w in writes for d in w.drivers)
