@@ -2,7 +2,8 @@
 
 Layout (``model_dir`` is ``Settings.model_dir``, default ``models/``)::
 
-    models/<version>/model.joblib     a scorer: risk + SHAP in plain numpy (no SparkSession needed)
+    models/<version>/model.joblib     a scorer: calibrated risk + SHAP of the margin in plain numpy (no
+                                      SparkSession needed)
     models/<version>/metadata.json    features, FEATURE_VERSION, epoch_ms, horizon, cutoffs, data window,
                                       fingerprint, library versions, SHAP expected value, global importance
     models/<version>/metrics.json     selected model's metrics (+ backtest, baselines, candidates)
@@ -34,8 +35,14 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "model_card.md"
-#: Keys every metrics block carries.
-METRIC_KEYS: tuple[str, ...] = ("f1", "precision", "recall", "average_precision", "auroc", "brier", "top_decile_lift")
+#: Keys every metrics block carries (the one list: training's metrics, intervals and card use it), with the
+#: card's column heading of each. ``ece``: expected calibration error over 10 equal-count bins.
+METRIC_LABELS: dict[str, str] = {"f1": "F1", "precision": "precision", "recall": "recall",
+                                 "average_precision": "AP", "auroc": "AUROC", "brier": "Brier",
+                                 "log_loss": "log loss", "ece": "ECE", "top_decile_lift": "top-decile lift"}
+METRIC_KEYS: tuple[str, ...] = tuple(METRIC_LABELS)
+#: The figures given a 95% interval (``<key>_ci`` = [low, high] beside the figure in metrics.json).
+CI_KEYS: tuple[str, ...] = ("auroc", "average_precision", "f1", "brier", "top_decile_lift")
 
 
 class ArtifactError(Exception):
@@ -62,16 +69,20 @@ class LinearScorer:
     def expected_value(self) -> float:
         return float(self.intercept + self.coef @ self.background_mean)
 
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """The log-odds the SHAP values add up to (with ``expected_value``)."""
+        return X @ self.coef + self.intercept
+
     def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logit = X @ self.coef + self.intercept
-        return _sigmoid(logit), (X - self.background_mean) * self.coef
+        return _sigmoid(self.margin(X)), (X - self.background_mean) * self.coef
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return _sigmoid(X @ self.coef + self.intercept)
+        return _sigmoid(self.margin(X))
 
 
 class TreeScorer:
-    """A tree ensemble (scikit-learn HistGradientBoosting, or converted MLlib GBT trees) + SHAP TreeExplainer.
+    """A tree ensemble (scikit-learn HistGradientBoosting, or MLlib GBT trees exported to shap's dictionary
+    form, see ``training.spark_trees``) + SHAP TreeExplainer (exact tree SHAP, path dependent).
 
     The explainer is built lazily once per process (an executor keeps it with the cached artifact) and is
     never pickled: only the model travels.
@@ -102,9 +113,15 @@ class TreeScorer:
     def expected_value(self) -> float:
         return float(np.ravel(self.explainer.expected_value)[-1])
 
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """The log-odds the SHAP values add up to (with ``expected_value``)."""
+        if isinstance(self.model, dict):
+            return np.asarray(self.explainer.model.predict(X), dtype="float64").ravel()
+        return np.asarray(self.model.decision_function(X), dtype="float64").ravel()
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         if isinstance(self.model, dict):
-            return _sigmoid(self.explainer.model.predict(X))
+            return _sigmoid(self.margin(X))
         return self.model.predict_proba(X)[:, 1]
 
     def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +132,63 @@ class TreeScorer:
         if values.ndim == 3:
             values = values[:, :, -1]
         return self.predict(X), values
+
+
+class Calibrator:
+    """A monotone map from a model's margin (log-odds) to a calibrated probability, fitted by training on
+    out-of-fold predictions: ``isotonic`` (piecewise linear through the fitted steps, clipped at the ends)
+    or ``sigmoid`` (Platt: sigmoid(a * margin + b)). Non-decreasing in the margin, so the SHAP values of the
+    margin still order and explain the risk."""
+
+    def __init__(self, method: str, x: np.ndarray | None = None, y: np.ndarray | None = None,
+                 a: float = 1.0, b: float = 0.0):
+        if method not in ("isotonic", "sigmoid"):
+            raise ValueError(f"unknown calibration method {method!r}")
+        self.method = method
+        self.x = None if x is None else np.asarray(x, dtype="float64")
+        self.y = None if y is None else np.asarray(y, dtype="float64")
+        self.a, self.b = float(a), float(b)
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        margin = np.asarray(margin, dtype="float64")
+        if self.method == "isotonic":
+            return np.interp(margin, self.x, self.y)
+        return _sigmoid(self.a * margin + self.b)
+
+    def describe(self) -> dict:
+        if self.method == "isotonic":
+            return {"method": "isotonic", "steps": int(len(self.x))}
+        return {"method": "sigmoid", "a": self.a, "b": self.b}
+
+
+class CalibratedScorer:
+    """A scorer (``LinearScorer`` or ``TreeScorer``) whose risk goes through a :class:`Calibrator`.
+
+    SHAP values stay those of the base model's margin (they add up to it with ``expected_value``); the risk
+    is the calibrated probability, a non-decreasing function of that margin.
+    """
+
+    def __init__(self, base: Any, calibrator: Calibrator):
+        self.base = base
+        self.calibrator = calibrator
+
+    @property
+    def kind(self) -> str:
+        return self.base.kind
+
+    @property
+    def expected_value(self) -> float:
+        return self.base.expected_value
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        return self.base.margin(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.calibrator(self.base.margin(X))
+
+    def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, shap_values = self.base.predict_and_explain(X)
+        return self.calibrator(self.base.margin(X)), shap_values
 
 
 # ------------------------------------------------------------------------------------------------- artifact
@@ -134,7 +208,7 @@ class ModelArtifact:
     scorer: Any = field(default=None, repr=False)
 
     def predict_and_explain(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(risk probability [n], SHAP contributions in log-odds [n, n_features]) for feature rows ``X``."""
+        """(risk probability [n], SHAP contributions to the margin in log-odds [n, n_features]) for rows ``X``."""
         matrix = X[list(self.feature_names)].to_numpy(dtype="float64") if isinstance(X, pd.DataFrame) \
             else np.asarray(X, dtype="float64")
         if len(matrix) == 0:
@@ -236,29 +310,38 @@ def write_latest(model_dir: str | Path, version: str) -> None:
 def save_artifact(model_dir: str | Path, scorer: Any, *, threshold: float, feature_names: tuple[str, ...] | list[str],
                   epoch_ms: int, horizon_days: float, metrics: Mapping[str, Any], metadata: Mapping[str, Any],
                   global_importance: Mapping[str, float], plots: Mapping[str, Any] | None = None,
-                  model_card: str = "", fingerprint: str = "", make_latest: bool = True) -> ModelArtifact:
+                  model_card: str = "", fingerprint: str = "", make_latest: bool = True,
+                  version: str | None = None) -> ModelArtifact:
     """Write a complete version folder, then (optionally) move ``latest`` to it; returns the loaded artifact.
 
-    ``plots`` maps a file name (``roc.png``) to a matplotlib Figure. The folder is built under a hidden
-    temporary name and renamed when complete.
+    ``plots`` maps a file name (``roc.png``) to a matplotlib Figure. Every file (model, metadata, metrics,
+    card, plots) is written under a hidden temporary name, which is renamed only when all are there: a
+    version folder appears complete or not at all, and a failure leaves no temporary folder behind.
+    ``version`` defaults to :func:`new_version` (pass one to put it in the card before saving).
     """
+    import shutil
+
     import joblib
 
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    version = new_version(fingerprint)
+    version = version or new_version(fingerprint)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
     meta = {**dict(metadata), "version": version, "threshold": float(threshold),
             "feature_names": list(feature_names), "feature_version": FEATURE_VERSION, "epoch_ms": int(epoch_ms),
             "horizon_days": float(horizon_days), "global_importance": {k: float(v) for k, v in global_importance.items()},
             "libraries": library_versions(), "fingerprint": fingerprint, "model_kind": getattr(scorer, "kind", "")}
-    joblib.dump(scorer, tmp / MODEL_FILE)
-    (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
-    (tmp / METRICS_FILE).write_text(json.dumps(dict(metrics), indent=2, default=_json_default), encoding="utf-8")
-    (tmp / CARD_FILE).write_text(model_card or f"# Model {version}\n", encoding="utf-8")
-    for name, fig in (plots or {}).items():
-        fig.savefig(tmp / name, dpi=110, bbox_inches="tight")
-    os.replace(tmp, model_dir / version)
+    try:
+        joblib.dump(scorer, tmp / MODEL_FILE)
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
+        (tmp / METRICS_FILE).write_text(json.dumps(dict(metrics), indent=2, default=_json_default), encoding="utf-8")
+        (tmp / CARD_FILE).write_text(model_card or f"# Model {version}\n", encoding="utf-8")
+        for name, fig in (plots or {}).items():
+            fig.savefig(tmp / name, dpi=110, bbox_inches="tight")
+        os.replace(tmp, model_dir / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if make_latest:
         write_latest(model_dir, version)
     return load_artifact(model_dir, version)
@@ -274,35 +357,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def quick_artifact(model_dir: str | Path, X: pd.DataFrame, y: np.ndarray, epoch_ms: int, horizon_days: float = 14.0,
-                   kind: str = "tree", threshold: float | None = None) -> ModelArtifact:
-    """Train a small model on a feature frame and save it as ``latest``: for tests of the consumers.
-
-    ``X`` holds :data:`FEATURE_NAMES` columns (e.g. ``model_features`` output); ``kind`` is ``tree``
-    (HistGradientBoosting, 40 trees of depth 3) or ``linear`` (scaled logistic regression). Metrics are
-    in-sample (this is a fixture, not an evaluation).
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    names = tuple(FEATURE_NAMES)
-    matrix = X[list(names)].to_numpy(dtype="float64")
-    y = np.asarray(y).astype(int)
-    if kind == "tree":
-        scorer: Any = TreeScorer(HistGradientBoostingClassifier(max_iter=40, max_depth=3, random_state=0).fit(matrix, y))
-    else:
-        mean, scale = matrix.mean(axis=0), matrix.std(axis=0)
-        scale[scale == 0] = 1.0
-        lr = LogisticRegression(max_iter=500).fit((matrix - mean) / scale, y)
-        coef = lr.coef_.ravel() / scale
-        scorer = LinearScorer(coef, float(lr.intercept_[0] - coef @ mean), mean)
-    risk, shap_values = scorer.predict_and_explain(matrix)
-    thr = float(np.quantile(risk, 0.8)) if threshold is None else float(threshold)
-    metrics = {k: 0.0 for k in METRIC_KEYS}
-    importance = dict(zip(names, np.abs(shap_values).mean(axis=0).tolist()))
-    return save_artifact(model_dir, scorer, threshold=thr, feature_names=names, epoch_ms=epoch_ms,
-                         horizon_days=horizon_days, metrics=metrics, global_importance=importance,
-                         metadata={"note": "quick_artifact test fixture", "shap_expected_value": scorer.expected_value},
-                         fingerprint="quick")

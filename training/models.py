@@ -1,9 +1,15 @@
-"""Candidate models, tuned with user-grouped cross-validation, each returned as an executor-scorable scorer.
+"""Candidate models on shared user-grouped folds, each ending as an executor-scorable, calibrated scorer.
 
-Every candidate ends as a :mod:`contracts.artifact` scorer (pure numpy / scikit-learn at scoring time):
-scikit-learn logistic regression and Spark MLlib logistic regression become a ``LinearScorer`` (exact linear
-SHAP); HistGradientBoosting a ``TreeScorer``. Spark MLlib GBT is trained and evaluated with Spark's own
-predictions, but it is not converted to an executor-scorable form, so it is reported and never selected.
+Every candidate is fitted on the same folds (:func:`user_folds`: each training user's snapshots in one
+fold) and yields out-of-fold *margins* (log-odds) for every training row. A calibrator is chosen and
+cross-fitted on those margins (:mod:`training.calibration`), and candidates are compared by the log loss of
+the calibrated out-of-fold probabilities: a strictly proper scoring rule, so the winner is the model whose
+probabilities are best as probabilities, which is what the risk in Redis claims to be. Average precision
+ranks without judging the probabilities, and F1 at a 5% base rate is a thresholded, noisy figure.
+
+Scorers (pure numpy / scikit-learn at scoring time, see :mod:`contracts.artifact`): scikit-learn and MLlib
+logistic regression become a ``LinearScorer`` (exact linear SHAP); HistGradientBoosting and MLlib GBT
+(exported trees, :mod:`training.spark_trees`) a ``TreeScorer`` (exact tree SHAP).
 """
 from __future__ import annotations
 
@@ -14,28 +20,62 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score
-from sklearn.model_selection import GroupKFold
 
-from contracts.artifact import LinearScorer, TreeScorer
-from training.evaluation import best_f1_threshold, metrics
+from contracts.artifact import CalibratedScorer, Calibrator, LinearScorer, TreeScorer
+from training import calibration
+from training.evaluation import choose_threshold, metrics
 
 
 @dataclass
 class Candidate:
+    """A fitted candidate: its scorer refitted on all training rows and its out-of-fold evidence."""
     name: str
-    scorer: Any  # None for candidates that cannot score outside Spark
+    base: Any  # LinearScorer or TreeScorer, refitted on every training row
     params: dict
-    threshold: float
-    validation: dict  # metrics on out-of-fold (validation) predictions
-    selectable: bool = True
-    predict: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    oof_margin: np.ndarray = field(repr=False)
+    calibrator: Calibrator | None = None
+    oof_risk: np.ndarray | None = field(default=None, repr=False)  # cross-fitted calibrated OOF probabilities
+    calibration_log_loss: dict = field(default_factory=dict)
+    log_loss: float = float("nan")  # of oof_risk: the selection score
+    threshold: float = 0.5
+    validation: dict = field(default_factory=dict)
+    search: list = field(default_factory=list)  # per configuration tried: params and OOF log loss
+
+    @property
+    def scorer(self) -> CalibratedScorer:
+        return CalibratedScorer(self.base, self.calibrator)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.predict(X) if self.predict is not None else self.scorer.predict(X)
+        return self.scorer.predict(X)
 
 
-def _fit_linear(X: np.ndarray, y: np.ndarray, C: float) -> LinearScorer:
+def user_folds(users: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold number per row: users shuffled with ``seed`` and dealt round-robin, so no user spans two folds."""
+    distinct = np.unique(users)
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    fold_of_user = np.empty(len(distinct), dtype=int)
+    fold_of_user[order] = np.arange(len(distinct)) % folds
+    return fold_of_user[np.searchsorted(distinct, users)]
+
+
+def finish(cand: Candidate, y: np.ndarray, fold: np.ndarray, rule: str) -> Candidate:
+    """Choose and cross-fit the calibrator, score the calibrated OOF risk, set the alert threshold."""
+    cand.calibrator, cand.oof_risk, cand.calibration_log_loss = calibration.choose_calibrator(cand.oof_margin, y, fold)
+    cand.log_loss = calibration.log_loss(y, cand.oof_risk)
+    cand.threshold = choose_threshold(y, cand.oof_risk, rule)
+    cand.validation = {**metrics(y, cand.oof_risk, cand.threshold), "log_loss": cand.log_loss,
+                       "calibration": cand.calibrator.describe(), "calibration_log_loss": cand.calibration_log_loss}
+    return cand
+
+
+def select(candidates: list[Candidate]) -> Candidate:
+    """The candidate with the lowest calibrated out-of-fold log loss."""
+    return min(candidates, key=lambda c: c.log_loss)
+
+
+# ------------------------------------------------------------------------------------------ logistic regression
+
+def fit_linear(X: np.ndarray, y: np.ndarray, C: float) -> LinearScorer:
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     lr = LogisticRegression(C=C, max_iter=2000).fit((X - mean) / scale, y)
@@ -43,76 +83,101 @@ def _fit_linear(X: np.ndarray, y: np.ndarray, C: float) -> LinearScorer:
     return LinearScorer(coef, float(lr.intercept_[0] - coef @ mean), mean)
 
 
-def _fit_hgb(X: np.ndarray, y: np.ndarray, **params: Any) -> TreeScorer:
+LINEAR_GRID = {"C": [0.01, 0.1, 1.0]}
+
+
+def sklearn_logistic_regression(X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> Candidate:
+    """Each C on the shared folds (OOF margins); the C with the lower raw OOF log loss, refitted on all."""
+    best, search = None, []
+    for C in LINEAR_GRID["C"]:
+        oof = np.zeros(len(y))
+        for k in np.unique(fold):
+            held = fold == k
+            oof[held] = fit_linear(X[~held], y[~held], C).margin(X[held])
+        loss = calibration.log_loss(y, _sigmoid(oof))
+        search.append({"params": {"C": C}, "oof_log_loss": loss})
+        if best is None or loss < best[0]:
+            best = (loss, C, oof)
+    _, C, oof = best
+    return Candidate("sklearn_logistic_regression", fit_linear(X, y, C), {"C": C}, oof, search=search)
+
+
+# ------------------------------------------------------------------------------------------ HistGradientBoosting
+
+#: The search space (every combination); the number of trees is found per combination by early stopping on the
+#: shared folds, up to HGB_MAX_ITER.
+HGB_GRID: dict[str, list] = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [7, 31], "min_samples_leaf": [20, 200],
+                             "l2_regularization": [1.0]}
+HGB_MAX_ITER = 300
+#: Trees added between two looks at the held-out loss, and how many trees past the best one end a fold.
+HGB_STEP, HGB_PATIENCE = 25, 50
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
+def _fold_curve(X_tr, y_tr, X_va, y_va, params: dict) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    """A fold's model grown HGB_STEP trees at a time until the held-out log loss has not improved for
+    HGB_PATIENCE trees (or HGB_MAX_ITER); returns it and the summed held-out log loss after each tree."""
+    model = HistGradientBoostingClassifier(random_state=0, early_stopping=False, warm_start=True,
+                                           max_iter=HGB_STEP, **params)
+    n = 0
+    while True:
+        n = min(n + HGB_STEP, HGB_MAX_ITER)
+        model.set_params(max_iter=n).fit(X_tr, y_tr)
+        curve = np.array([calibration.log_loss(y_va, _sigmoid(m)) * len(y_va)
+                          for m in model.staged_decision_function(X_va)])
+        if n >= HGB_MAX_ITER or n - 1 - int(np.argmin(curve)) >= HGB_PATIENCE:
+            return model, curve
+
+
+def _staged_margin(model: HistGradientBoostingClassifier, X: np.ndarray, n_trees: int) -> np.ndarray:
+    for i, m in enumerate(model.staged_decision_function(X), start=1):
+        if i == n_trees:
+            return np.asarray(m, dtype="float64").ravel()
+    return np.asarray(model.decision_function(X), dtype="float64").ravel()
+
+
+def fit_hgb(X: np.ndarray, y: np.ndarray, **params: Any) -> TreeScorer:
     model = HistGradientBoostingClassifier(random_state=0, early_stopping=False, **params)
     return TreeScorer(model.fit(X, y))
 
 
-GRIDS: dict[str, tuple[Callable[..., Any], dict[str, list]]] = {
-    "sklearn_logistic_regression": (_fit_linear, {"C": [0.1, 1.0]}),
-    "sklearn_hist_gradient_boosting": (_fit_hgb, {"max_iter": [120], "learning_rate": [0.1],
-                                                  "max_depth": [3, 5], "max_leaf_nodes": [15],
-                                                  "l2_regularization": [1.0]}),
+def sklearn_hist_gradient_boosting(X: np.ndarray, y: np.ndarray, fold: np.ndarray,
+                                   grid: dict[str, list] | None = None) -> Candidate:
+    """Every combination of ``grid`` on the shared folds, its number of trees chosen by the summed held-out
+    log loss over the folds (early stopping that never splits a user); the best combination refitted."""
+    grid = grid or HGB_GRID
+    best, search = None, []
+    folds = np.unique(fold)
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid.keys(), values))
+        fitted = [_fold_curve(X[fold != k], y[fold != k], X[fold == k], y[fold == k], params) for k in folds]
+        length = min(len(curve) for _, curve in fitted)
+        total = np.sum([curve[:length] for _, curve in fitted], axis=0)
+        n_trees = int(np.argmin(total)) + 1
+        loss = float(total[n_trees - 1] / len(y))
+        search.append({"params": {**params, "max_iter": n_trees}, "oof_log_loss": loss})
+        if best is None or loss < best[0]:
+            oof = np.zeros(len(y))
+            for k, (model, _) in zip(folds, fitted):
+                oof[fold == k] = _staged_margin(model, X[fold == k], n_trees)
+            best = (loss, {**params, "max_iter": n_trees}, oof)
+    _, params, oof = best
+    return Candidate("sklearn_hist_gradient_boosting", fit_hgb(X, y, **params), params, oof, search=search)
+
+
+SKLEARN: dict[str, Callable[..., Candidate]] = {
+    "sklearn_logistic_regression": sklearn_logistic_regression,
+    "sklearn_hist_gradient_boosting": sklearn_hist_gradient_boosting,
 }
 
 
-def _oof(fit: Callable[..., Any], params: dict, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int) -> np.ndarray:
-    out = np.zeros(len(y))
-    for tr, va in GroupKFold(n_splits=folds).split(X, y, groups):
-        out[va] = fit(X[tr], y[tr], **params).predict(X[va])
-    return out
-
-
-def tune_sklearn(name: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 3) -> Candidate:
-    """Grid search by out-of-fold average precision (user-grouped folds), threshold for best OOF F1, refit."""
-    fit, grid = GRIDS[name]
-    best = None
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid.keys(), values))
-        oof = _oof(fit, params, X, y, groups, folds)
-        ap = average_precision_score(y, oof)
-        if best is None or ap > best[0]:
-            best = (ap, params, oof)
-    _, params, oof = best
-    threshold = best_f1_threshold(y, oof)
-    return Candidate(name, fit(X, y, **params), params, threshold, metrics(y, oof, threshold))
-
-
-def spark_candidates(spark, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str]) -> list[Candidate]:
-    """MLlib logistic regression and GBT: fit on 2/3 of the users, threshold on the other third, refit on all."""
-    import pandas as pd
-    from pyspark.ml.classification import GBTClassifier, LogisticRegression as SparkLR
-    from pyspark.ml.functions import array_to_vector, vector_to_array
-    from pyspark.sql import functions as F
-
-    def frame(idx: np.ndarray):
-        pdf = pd.DataFrame({"features": list(X[idx]), "label": y[idx].astype(float)})
-        return spark.createDataFrame(pdf).select(array_to_vector("features").alias("features"), "label")
-
-    tr, va = next(GroupKFold(n_splits=3).split(X, y, groups))
-    all_idx = np.arange(len(y))
-    out = []
-    for name, estimator in (("spark_logistic_regression", SparkLR(maxIter=100, regParam=0.01, elasticNetParam=0.0)),
-                            ("spark_gbt", GBTClassifier(maxIter=20, maxDepth=4, stepSize=0.1, seed=0))):
-        if name not in names:
-            continue
-
-        def spark_predict(model, Xm: np.ndarray) -> np.ndarray:
-            pdf = pd.DataFrame({"features": list(Xm), "label": 0.0})
-            df = spark.createDataFrame(pdf).select(array_to_vector("features").alias("features"))
-            got = model.transform(df).select(vector_to_array("probability")[1].alias("p")).toPandas()
-            return got["p"].to_numpy(dtype=float)
-
-        val_model = estimator.fit(frame(tr))
-        p_va = spark_predict(val_model, X[va])
-        threshold = best_f1_threshold(y[va], p_va)
-        model = estimator.fit(frame(all_idx))
-        params = {k.name: v for k, v in estimator.extractParamMap().items()
-                  if k.name in ("maxIter", "regParam", "maxDepth", "stepSize")}
-        if name == "spark_logistic_regression":
-            scorer = LinearScorer(model.coefficients.toArray(), float(model.intercept), X.mean(axis=0))
-            out.append(Candidate(name, scorer, params, threshold, metrics(y[va], p_va, threshold)))
-        else:
-            out.append(Candidate(name, None, params, threshold, metrics(y[va], p_va, threshold), selectable=False,
-                                 predict=lambda Xm, m=model: spark_predict(m, Xm)))
-    return out
+def refit(cand: Candidate, X: np.ndarray, y: np.ndarray) -> Any:
+    """The candidate's base scorer refitted with its chosen parameters on other rows (the time backtest)."""
+    if cand.name == "sklearn_logistic_regression":
+        return fit_linear(X, y, **cand.params)
+    if cand.name == "sklearn_hist_gradient_boosting":
+        return fit_hgb(X, y, **cand.params)
+    return None

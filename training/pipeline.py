@@ -1,4 +1,5 @@
-"""The training run: log -> point-in-time set -> candidates -> evaluation -> SHAP -> artifact."""
+"""The training run, one function a stage: log -> point-in-time set -> candidates on shared folds ->
+selection -> evaluation with intervals -> SHAP -> plots and card -> artifact (complete or absent)."""
 from __future__ import annotations
 
 import os
@@ -9,12 +10,18 @@ from typing import Callable
 
 import numpy as np
 
-from contracts.artifact import ModelArtifact, save_artifact
+from contracts.artifact import CI_KEYS, ModelArtifact, new_version, save_artifact, write_latest
 from contracts.features import DAY_MS, FEATURE_NAMES, FEATURE_VERSION
-from training import dataset, evaluation, models, report
+from training import bootstrap, calibration, dataset, evaluation, models, report
 
 ALL_MODELS = ("sklearn_logistic_regression", "sklearn_hist_gradient_boosting", "spark_logistic_regression",
               "spark_gbt")
+#: Features left out of the model unless asked for: a protected attribute is no reason to show a retention
+#: team (it stays on the user's record as a display and segment attribute).
+PROTECTED_FEATURES = ("gender_male",)
+#: The original project's way, kept as the baseline: one HistGradientBoosting configuration on whole histories.
+WHOLE_HISTORY_PARAMS = {"max_iter": 120, "learning_rate": 0.1, "max_depth": 3, "max_leaf_nodes": 15,
+                        "l2_regularization": 1.0}
 
 
 @dataclass
@@ -30,6 +37,9 @@ class Config:
     seed: int = 0
     shap_sample: int = 2000
     make_latest: bool = True
+    threshold_rule: str = "best_f1"
+    with_gender: bool = False
+    bootstrap_replicates: int = 1000
 
 
 @dataclass
@@ -46,6 +56,36 @@ class Stages:
         return result
 
 
+@dataclass
+class TrainingSets:
+    """What every stage after the Spark pass reads: the snapshots, the split, the folds, the feature list."""
+    summary: dataset.LogSummary
+    days: list[int]
+    pit: dataset.PointInTime
+    whole: dataset.PointInTime
+    names: tuple[str, ...]
+    X: np.ndarray
+    test: np.ndarray  # bool per snapshot: a test user's
+    fold: np.ndarray  # fold number per training snapshot
+
+    @property
+    def train(self) -> np.ndarray:
+        return ~self.test
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    p_test: np.ndarray
+    p_test_uncalibrated: np.ndarray
+    p_whole_history: np.ndarray
+    p_best: np.ndarray | None
+
+
+def feature_list(with_gender: bool) -> tuple[str, ...]:
+    return tuple(n for n in FEATURE_NAMES if with_gender or n not in PROTECTED_FEATURES)
+
+
 def split_users(users: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
     """True for test users: a seeded random subset of the distinct users."""
     distinct = np.unique(users)
@@ -54,136 +94,196 @@ def split_users(users: np.ndarray, test_fraction: float, seed: int) -> np.ndarra
     return np.array([u in test for u in users])
 
 
-def run(cfg: Config, spark, stages: Stages | None = None) -> ModelArtifact:
-    stages = stages or Stages()
+def build_sets(cfg: Config, spark, stages: Stages) -> TrainingSets:
     partials = stages.run("read_and_aggregate", dataset.load_partials, spark, cfg.data)
     summary = stages.run("summarize", dataset.summarize, partials)
-    epoch = summary.epoch_ms
     days = dataset.cutoff_days(summary, cfg.cutoff_every_days, cfg.horizon_days, cfg.min_history_days)
-    pit = stages.run("point_in_time_set", dataset.point_in_time, spark, partials, epoch, days, cfg.horizon_days)
-    whole = stages.run("whole_history_set", dataset.whole_history, partials, epoch)
+    pit = stages.run("point_in_time_set", dataset.point_in_time, spark, partials, summary.epoch_ms, days,
+                     cfg.horizon_days)
+    whole = stages.run("whole_history_set", dataset.whole_history, partials, summary.epoch_ms)
+    partials.unpersist()
     if pit.y.sum() == 0 or pit.y.sum() == len(pit.y):
         raise ValueError("the point-in-time set has a single class: the log needs cancellations and stayers")
-    X = pit.X.to_numpy(dtype="float64")
+    names = feature_list(cfg.with_gender)
     test = split_users(pit.users, cfg.test_fraction, cfg.seed)
-    tr = ~test
+    fold = models.user_folds(pit.users[~test], cfg.folds, cfg.seed)
+    sets = TrainingSets(summary, days, pit, whole, names, pit.X[list(names)].to_numpy(dtype="float64"), test, fold)
+    if len(np.unique(pit.y[~test])) < 2:
+        raise ValueError("the training users' snapshots have a single class: the log needs more cancellations")
     stages.log(f"[training] {len(pit.y):,} snapshots ({int(pit.y.sum()):,} positive), {len(days)} cutoffs, "
-               f"{len(np.unique(pit.users[tr])):,} train / {len(np.unique(pit.users[test])):,} test users")
-
-    def fit_all():
-        cands = [models.tune_sklearn(n, X[tr], pit.y[tr], pit.users[tr], cfg.folds)
-                 for n in cfg.models if n.startswith("sklearn_")]
-        spark_names = [n for n in cfg.models if n.startswith("spark_")]
-        if spark_names:
-            cands += models.spark_candidates(spark, X[tr], pit.y[tr], pit.users[tr], spark_names)
-        return cands
-
-    # OpenMP threads of scikit-learn spin against Spark's JVM on a small, shared machine: one is faster
-    from threadpoolctl import threadpool_limits
-
-    threads = int(os.environ.get("SPARKIFY_TRAIN_THREADS", "1"))
-    limiter = threadpool_limits(threads)
-    candidates = stages.run("fit_candidates", fit_all)
-    selectable = [c for c in candidates if c.selectable]
-    if not selectable:
-        raise ValueError("no executor-scorable model among --models")
-    chosen = max(selectable, key=lambda c: c.validation["f1"])
-    stages.log(f"[training] selected {chosen.name} (validation F1 {chosen.validation['f1']:.3f})")
-
-    def evaluate():
-        y_te = pit.y[test]
-        p_te = chosen.predict_proba(X[test])
-        out = {**evaluation.metrics(y_te, p_te, chosen.threshold), "model": chosen.name, "params": chosen.params}
-        out["candidates"] = {c.name: {**evaluation.metrics(y_te, c.predict_proba(X[test]), c.threshold),
-                                      "validation": c.validation, "selectable": c.selectable}
-                             for c in candidates}
-        # the original approach: whole histories of the training users, label "ever cancelled"
-        wh_train = ~np.isin(whole.users, pit.users[test])
-        wh = models.tune_sklearn("sklearn_hist_gradient_boosting", whole.X.to_numpy()[wh_train], whole.y[wh_train],
-                                 whole.users[wh_train], cfg.folds)
-        p_wh = wh.predict_proba(X[test])
-        out["whole_history_baseline"] = {**evaluation.metrics(y_te, p_wh, evaluation.best_f1_threshold(
-            pit.y[tr], wh.predict_proba(X[tr]))), "note": "trained on whole histories, scored on the forward task"}
-        best = evaluation.truth_forecast(cfg.data, pit.users, pit.cutoffs, cfg.horizon_days)
-        p_best = None
-        if best is not None and np.isfinite(best[test]).all():
-            p_best = best[test]
-            out["best_possible"] = evaluation.metrics(y_te, p_best, evaluation.best_f1_threshold(pit.y[tr], best[tr]))
-            out["fraction_of_best_auroc"] = out["auroc"] / out["best_possible"]["auroc"]
-        out["backtest"] = backtest(chosen, X, pit, tr, test, days, cfg)
-        return out, p_te, p_wh, p_best
-
-    metrics, p_te, p_wh, p_best = stages.run("evaluate", evaluate)
-
-    def explain():
-        rng = np.random.default_rng(cfg.seed)
-        idx = np.flatnonzero(test)
-        idx = idx if len(idx) <= cfg.shap_sample else np.sort(rng.choice(idx, cfg.shap_sample, replace=False))
-        start = time.perf_counter()
-        _, shap_values = chosen.scorer.predict_and_explain(X[idx])
-        per_row_ms = (time.perf_counter() - start) * 1000 / max(len(idx), 1)
-        importance = dict(zip(FEATURE_NAMES, np.abs(shap_values).mean(axis=0).tolist()))
-        return shap_values, X[idx], importance, per_row_ms
-
-    shap_values, shap_X, importance, per_row_ms = stages.run("shap", explain)
-    metrics["shap_ms_per_row"] = per_row_ms
-    plots = stages.run("plots", lambda: {**report.evaluation_plots(pit.y[test], p_te, chosen.threshold, p_wh, p_best),
-                                          **report.shap_plots(shap_values, shap_X, list(FEATURE_NAMES))})
-    meta = {
-        "horizon_days": cfg.horizon_days, "cutoff_every_days": cfg.cutoff_every_days,
-        "cutoffs": [dataset.cutoff_ms(d) for d in days], "feature_names": list(FEATURE_NAMES),
-        "feature_version": FEATURE_VERSION,
-        "test_fraction": cfg.test_fraction, "model": chosen.name, "params": chosen.params,
-        "rows": {"train": int(tr.sum()), "test": int(test.sum())},
-        "data": {"paths": [str(p) for p in cfg.data], "first_ts": summary.first_ts, "last_ts": summary.last_ts,
-                 "n_events": summary.n_events, "n_users": summary.n_users, "n_churned": summary.n_churned},
-        "shap_expected_value": chosen.scorer.expected_value, "shap_ms_per_row": per_row_ms,
-        "fingerprint": dataset.fingerprint(cfg.data, summary),
-    }
-    from contracts.artifact import new_version  # only for the card's title; save_artifact picks the real one
-    card = report.model_card(new_version(meta["fingerprint"]), meta, metrics, importance)
-
-    def save():
-        art = save_artifact(cfg.out, chosen.scorer, threshold=chosen.threshold, feature_names=FEATURE_NAMES,
-                            epoch_ms=epoch, horizon_days=cfg.horizon_days, metrics=metrics, metadata=meta,
-                            global_importance=importance, plots=plots, model_card="", fingerprint=meta["fingerprint"],
-                            make_latest=False)
-        (art.path / "model_card.md").write_text(card.replace(card.splitlines()[0], f"# Churn-risk model {art.version}"))
-        if cfg.make_latest:
-            from contracts.artifact import write_latest
-            write_latest(cfg.out, art.version)
-        _log_mlflow(art, metrics)
-        return art
-
-    art = stages.run("save", save)
-    limiter.restore_original_limits()
-    import matplotlib.pyplot as plt
-    plt.close("all")
-    return art
+               f"{len(np.unique(pit.users[~test])):,} train / {len(np.unique(pit.users[test])):,} test users, "
+               f"{len(names)} features")
+    return sets
 
 
-def backtest(chosen: models.Candidate, X: np.ndarray, pit: dataset.PointInTime, tr: np.ndarray, test: np.ndarray,
-             days: list[int], cfg: Config) -> dict:
-    """Train (same model, same params) on early cutoffs whose labels are known before the split time,
-    test on the later cutoffs of the test users."""
+def fit_candidates(cfg: Config, spark, sets: TrainingSets) -> list[models.Candidate]:
+    """Every requested candidate on the same folds, each calibrated and scored by calibrated OOF log loss."""
+    X, y = sets.X[sets.train], sets.pit.y[sets.train]
+    cands = [models.SKLEARN[n](X, y, sets.fold) for n in cfg.models if n in models.SKLEARN]
+    spark_names = [n for n in cfg.models if n.startswith("spark_")]
+    if spark_names:
+        from training.spark_models import spark_candidates
+
+        cands += spark_candidates(spark, X, y, sets.fold, spark_names)
+    return [models.finish(c, y, sets.fold, cfg.threshold_rule) for c in cands]
+
+
+def whole_history_baseline(sets: TrainingSets) -> tuple[np.ndarray, float]:
+    """The original approach (whole histories of the training users, label "ever cancelled"), scored on the
+    forward task's test snapshots; its threshold is the best F1 on the training users' snapshots."""
+    whole = sets.whole
+    rows = ~np.isin(whole.users, sets.pit.users[sets.test])
+    scorer = models.fit_hgb(whole.X[list(sets.names)].to_numpy()[rows], whole.y[rows], **WHOLE_HISTORY_PARAMS)
+    threshold = evaluation.best_f1_threshold(sets.pit.y[sets.train], scorer.predict(sets.X[sets.train]))
+    return scorer.predict(sets.X[sets.test]), threshold
+
+
+def evaluate(cfg: Config, sets: TrainingSets, chosen: models.Candidate,
+             candidates: list[models.Candidate]) -> Evaluation:
+    test, tr, X, pit = sets.test, sets.train, sets.X, sets.pit
+    y_te = pit.y[test]
+    p_te = chosen.predict_proba(X[test])
+    p_raw = 1.0 / (1.0 + np.exp(-chosen.base.margin(X[test])))
+    out = {**evaluation.metrics(y_te, p_te, chosen.threshold), "model": chosen.name, "params": chosen.params,
+           "selection": "lowest log loss of calibrated out-of-fold risks, same user-grouped folds for every candidate",
+           "threshold_rule": cfg.threshold_rule, "validation": chosen.validation,
+           "feature_names": list(sets.names)}
+    out["calibration"] = {**chosen.calibrator.describe(), "oof_log_loss": chosen.calibration_log_loss,
+                          "ece_before": calibration.expected_calibration_error(y_te, p_raw),
+                          "ece_after": out["ece"],
+                          "reliability_before": calibration.reliability(y_te, p_raw),
+                          "reliability_after": calibration.reliability(y_te, p_te)}
+    out["candidates"] = {c.name: {**evaluation.metrics(y_te, c.predict_proba(X[test]), c.threshold),
+                                  "params": c.params, "validation": c.validation, "search": c.search}
+                         for c in candidates}
+    p_wh, thr_wh = whole_history_baseline(sets)
+    out["whole_history_baseline"] = {**evaluation.metrics(y_te, p_wh, thr_wh),
+                                     "note": "trained on whole histories, scored on the forward task, not calibrated"}
+    best = evaluation.truth_forecast(cfg.data, pit.users, pit.cutoffs, cfg.horizon_days)
+    p_best = None
+    scored = {"selected": (p_te, chosen.threshold), "whole_history_baseline": (p_wh, thr_wh)}
+    if best is not None and np.isfinite(best[test]).all():
+        p_best = best[test]
+        thr_best = evaluation.best_f1_threshold(pit.y[tr], best[tr])
+        out["best_possible"] = evaluation.metrics(y_te, p_best, thr_best)
+        out["fraction_of_best_auroc"] = out["auroc"] / out["best_possible"]["auroc"]
+        scored["best_possible"] = (p_best, thr_best)
+    intervals = bootstrap.user_bootstrap(pit.users[test], y_te, scored,
+                                         {"selected_minus_baseline": ("selected", "whole_history_baseline")},
+                                         replicates=cfg.bootstrap_replicates, seed=cfg.seed)
+    out.update(intervals["selected"])
+    out["whole_history_baseline"].update(intervals["whole_history_baseline"])
+    if p_best is not None:
+        out["best_possible"].update(intervals["best_possible"])
+    diff = {k: out[k] - out["whole_history_baseline"][k] for k in CI_KEYS}
+    diff.update(intervals["selected_minus_baseline"])
+    low, high = diff["auroc_ci"]
+    diff["auroc_beyond_noise"] = bool(low > 0 or high < 0)
+    out["selected_minus_baseline"] = diff
+    out["bootstrap"] = {"replicates": cfg.bootstrap_replicates, "resampled": "test users",
+                        "test_users": int(len(np.unique(pit.users[test]))), "level": 0.95}
+    raw_te = pit.raw[test]
+    out["segments"] = evaluation.segment_metrics(y_te, p_te, chosen.threshold,
+                                                 {"gender": raw_te["gender"].fillna("").to_numpy(),
+                                                  "level": raw_te["level"].fillna("").to_numpy()})
+    out["backtest"] = backtest(chosen, sets, cfg)
+    return Evaluation(out, p_te, p_raw, p_wh, p_best)
+
+
+def backtest(chosen: models.Candidate, sets: TrainingSets, cfg: Config) -> dict:
+    """Train (same model, same params, same calibrator) on early cutoffs whose labels are known before the
+    split time, test on the later cutoffs of the test users."""
+    pit, X, days = sets.pit, sets.X, sets.days
     later = [d for d in days if d >= days[0] + cfg.horizon_days]
     if not later:
         return {"note": "too few cutoffs for a backtest"}
     split_day = later[len(later) // 2] if len(later) > 2 else later[0]
     split_ms = dataset.cutoff_ms(split_day)
-    early = tr & (pit.cutoffs + cfg.horizon_days * DAY_MS <= split_ms)
-    late = test & (pit.cutoffs >= split_ms)
+    early = sets.train & (pit.cutoffs + cfg.horizon_days * DAY_MS <= split_ms)
+    late = sets.test & (pit.cutoffs >= split_ms)
     if early.sum() == 0 or late.sum() == 0 or len(np.unique(pit.y[early])) < 2:
         return {"note": "too few cutoffs for a backtest"}
-    if chosen.name.startswith("sklearn_"):
-        fit = models.GRIDS[chosen.name][0]
-        scorer = fit(X[early], pit.y[early], **chosen.params)
-        p = scorer.predict(X[late])
-    else:
-        p = chosen.predict_proba(X[late])  # Spark candidates: trained on all training cutoffs (noted)
-    out = evaluation.metrics(pit.y[late], p, chosen.threshold)
+    base = models.refit(chosen, X[early], pit.y[early])
+    note = "refitted on the early cutoffs"
+    if base is None:  # Spark candidates: trained on all training cutoffs
+        base, note = chosen.base, "Spark model trained on all training cutoffs (not refitted)"
+    out = evaluation.metrics(pit.y[late], chosen.calibrator(base.margin(X[late])), chosen.threshold)
     out["split_ms"] = split_ms
+    out["note"] = note
     return out
+
+
+def explain(cfg: Config, sets: TrainingSets, chosen: models.Candidate) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """SHAP of the margin on a sample of test snapshots: global importance, plots, cost per row."""
+    rng = np.random.default_rng(cfg.seed)
+    idx = np.flatnonzero(sets.test)
+    idx = idx if len(idx) <= cfg.shap_sample else np.sort(rng.choice(idx, cfg.shap_sample, replace=False))
+    start = time.perf_counter()
+    _, shap_values = chosen.scorer.predict_and_explain(sets.X[idx])
+    per_row_ms = (time.perf_counter() - start) * 1000 / max(len(idx), 1)
+    importance = dict(zip(sets.names, np.abs(shap_values).mean(axis=0).tolist()))
+    return shap_values, sets.X[idx], importance, per_row_ms
+
+
+def metadata(cfg: Config, sets: TrainingSets, chosen: models.Candidate, per_row_ms: float) -> dict:
+    s = sets.summary
+    return {
+        "horizon_days": cfg.horizon_days, "cutoff_every_days": cfg.cutoff_every_days,
+        "cutoffs": [dataset.cutoff_ms(d) for d in sets.days], "feature_names": list(sets.names),
+        "feature_version": FEATURE_VERSION, "protected_features_excluded": [n for n in PROTECTED_FEATURES
+                                                                             if n not in sets.names],
+        "test_fraction": cfg.test_fraction, "folds": cfg.folds, "model": chosen.name, "params": chosen.params,
+        "calibration": chosen.calibrator.describe(), "threshold_rule": cfg.threshold_rule,
+        "rows": {"train": int(sets.train.sum()), "test": int(sets.test.sum())},
+        "data": {"paths": [str(p) for p in cfg.data], "first_ts": s.first_ts, "last_ts": s.last_ts,
+                 "n_events": s.n_events, "n_users": s.n_users, "n_churned": s.n_churned},
+        "shap_expected_value": chosen.scorer.expected_value, "shap_output": "margin (log-odds), before calibration",
+        "shap_ms_per_row": per_row_ms, "fingerprint": dataset.fingerprint(cfg.data, s),
+    }
+
+
+def publish(cfg: Config, sets: TrainingSets, chosen: models.Candidate, metrics: dict, meta: dict,
+            importance: dict, plots: dict) -> ModelArtifact:
+    """Card, plots and model written in one temporary folder, renamed when complete; then ``latest``."""
+    version = new_version(meta["fingerprint"])
+    card = report.model_card(version, meta, metrics, importance)
+    art = save_artifact(cfg.out, chosen.scorer, threshold=chosen.threshold, feature_names=sets.names,
+                        epoch_ms=sets.summary.epoch_ms, horizon_days=cfg.horizon_days, metrics=metrics, metadata=meta,
+                        global_importance=importance, plots=plots, model_card=card, fingerprint=meta["fingerprint"],
+                        make_latest=False, version=version)
+    if cfg.make_latest:
+        write_latest(cfg.out, art.version)
+    _log_mlflow(art, metrics)
+    return art
+
+
+def run(cfg: Config, spark, stages: Stages | None = None) -> ModelArtifact:
+    from threadpoolctl import threadpool_limits
+
+    stages = stages or Stages()
+    sets = build_sets(cfg, spark, stages)
+    # OpenMP threads of scikit-learn spin against Spark's JVM on a small, shared machine: one is faster
+    with threadpool_limits(int(os.environ.get("SPARKIFY_TRAIN_THREADS", "1"))):
+        candidates = stages.run("fit_candidates", fit_candidates, cfg, spark, sets)
+        chosen = models.select(candidates)
+        stages.log(f"[training] selected {chosen.name} (calibrated out-of-fold log loss {chosen.log_loss:.4f}; "
+                   + ", ".join(f"{c.name} {c.log_loss:.4f}" for c in candidates if c is not chosen) + ")")
+        ev = stages.run("evaluate", evaluate, cfg, sets, chosen, candidates)
+        shap_values, shap_X, importance, per_row_ms = stages.run("shap", explain, cfg, sets, chosen)
+    ev.metrics["shap_ms_per_row"] = per_row_ms
+    y_te = sets.pit.y[sets.test]
+    plots = stages.run("plots", lambda: {
+        **report.evaluation_plots(y_te, ev.p_test, chosen.threshold, ev.p_whole_history, ev.p_best,
+                                  uncalibrated=ev.p_test_uncalibrated),
+        **report.shap_plots(shap_values, shap_X, list(sets.names))})
+    meta = metadata(cfg, sets, chosen, per_row_ms)
+    try:
+        art = stages.run("save", publish, cfg, sets, chosen, ev.metrics, meta, importance, plots)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    return art
 
 
 def _log_mlflow(art: ModelArtifact, metrics: dict) -> None:

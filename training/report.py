@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from contracts.artifact import CI_KEYS, METRIC_KEYS, METRIC_LABELS
 from contracts.features import feature_label
 
 
@@ -19,9 +20,10 @@ def _plt():
 
 
 def evaluation_plots(y: np.ndarray, p: np.ndarray, threshold: float, baseline: np.ndarray | None = None,
-                     best: np.ndarray | None = None) -> dict[str, Any]:
-    """ROC, precision-recall, confusion matrix and calibration figures, keyed by file name."""
-    from sklearn.calibration import calibration_curve
+                     best: np.ndarray | None = None, uncalibrated: np.ndarray | None = None) -> dict[str, Any]:
+    """ROC, precision-recall, confusion matrix and reliability (before and after calibration) figures,
+    keyed by file name."""
+    from training.calibration import expected_calibration_error, reliability
     from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_curve, roc_curve
 
     plt = _plt()
@@ -51,10 +53,19 @@ def evaluation_plots(y: np.ndarray, p: np.ndarray, threshold: float, baseline: n
     ax.set_title(f"Confusion matrix (threshold {threshold:.3f})")
     figs["confusion.png"] = fig
     fig, ax = plt.subplots(figsize=(5, 4))
-    frac, mean_p = calibration_curve(y, p, n_bins=10, strategy="quantile")
-    ax.plot(mean_p, frac, "o-", label="selected model")
-    ax.plot([0, max(mean_p.max(), frac.max())], [0, max(mean_p.max(), frac.max())], "k:", lw=0.8)
-    ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Calibration")
+    top = 0.0
+    for label, q, style in (("before calibration (model's sigmoid)", uncalibrated, "s--"),
+                            ("after calibration (the risk written)", p, "o-")):
+        if q is None:
+            continue
+        points = reliability(y, q)
+        ax.plot(points["mean_predicted"], points["observed_rate"], style,
+                label=f"{label}, ECE {expected_calibration_error(y, q):.4f}")
+        top = max(top, max(points["mean_predicted"]), max(points["observed_rate"]))
+    ax.plot([0, top], [0, top], "k:", lw=0.8)
+    ax.set(xlabel="mean predicted risk (10 equal-count bins)", ylabel="observed cancellation rate",
+           title="Reliability, test snapshots")
+    ax.legend(fontsize=7)
     figs["calibration.png"] = fig
     return figs
 
@@ -76,15 +87,55 @@ def shap_plots(shap_values: np.ndarray, X: np.ndarray, names: list[str]) -> dict
     return figs
 
 
+def _cell(block: dict, key: str) -> str:
+    value = block.get(key, float("nan"))
+    ci = block.get(f"{key}_ci")
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
+
+
 def _fmt(block: dict | None) -> str:
     if not block:
-        return "| - | - | - | - | - | - | - |"
-    keys = ("f1", "precision", "recall", "average_precision", "auroc", "brier", "top_decile_lift")
-    return "| " + " | ".join(f"{block.get(k, float('nan')):.3f}" for k in keys) + " |"
+        return "| " + " | ".join("-" for _ in METRIC_KEYS) + " |"
+    return "| " + " | ".join(_cell(block, k) for k in METRIC_KEYS) + " |"
+
+
+def _header(first: str) -> str:
+    return (f"| {first} | " + " | ".join(METRIC_LABELS[k] for k in METRIC_KEYS) + " |\n|"
+            + "---|" * (len(METRIC_KEYS) + 1))
+
+
+def _difference(metrics: dict) -> str:
+    diff = metrics.get("selected_minus_baseline")
+    if not diff:
+        return ""
+    parts = "; ".join(f"{METRIC_LABELS[k]} {diff[k]:+.3f} [{diff[k + '_ci'][0]:+.3f}, {diff[k + '_ci'][1]:+.3f}]"
+                      for k in CI_KEYS)
+    low, high = diff["auroc_ci"]
+    verdict = ("the AUROC difference is beyond noise at 95%: its interval excludes 0" if diff["auroc_beyond_noise"]
+               else "the AUROC difference is within noise at 95%: its interval includes 0, so these test users do "
+                    "not tell the two apart")
+    return f"""**Selected minus whole-history baseline** (paired, same bootstrap replicates): {parts}.
+So {verdict} ([{low:+.3f}, {high:+.3f}]).
+"""
+
+
+def _segments(metrics: dict) -> str:
+    seg = metrics.get("segments") or {}
+    rows = []
+    for attribute, blocks in seg.items():
+        for value, block in blocks.items():
+            rows.append(f"| {attribute} = {value} | {block['n']:,} | {block['positives']:,} | {block['auroc']:.3f} | "
+                        f"{block['average_precision']:.3f} | {block['ece']:.4f} | {block['recall']:.3f} | "
+                        f"{block['precision']:.3f} |")
+    if not rows:
+        return ""
+    return ("| segment | snapshots | positives | AUROC | AP | ECE | recall | precision |\n"
+            "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def model_card(version: str, meta: dict, metrics: dict, importance: dict) -> str:
-    """A markdown model card: data, task, metrics against baselines, threshold and top drivers."""
+    """A markdown model card: data, task, selection, calibration, metrics with intervals against baselines,
+    per-segment metrics, threshold and top drivers."""
     day = lambda ms: time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))  # noqa: E731
     rows = [("selected: " + metrics["model"], metrics), ("selected, time backtest", metrics.get("backtest")),
             ("whole-history baseline (original approach)", metrics.get("whole_history_baseline")),
@@ -94,11 +145,19 @@ def model_card(version: str, meta: dict, metrics: dict, importance: dict) -> str
     top = sorted(importance.items(), key=lambda kv: -kv[1])[:10]
     drivers = "\n".join(f"{i + 1}. {feature_label(k)} (`{k}`): mean |SHAP| {v:.3f}" for i, (k, v) in enumerate(top))
     frac = metrics.get("fraction_of_best_auroc")
+    cal = metrics.get("calibration", {})
+    search = "\n".join(f"| {name} | {c['validation'].get('log_loss', float('nan')):.4f} | "
+                       f"{c['validation'].get('calibration', {}).get('method', '-')} | {c['params']} |"
+                       for name, c in metrics.get("candidates", {}).items())
+    boot = metrics.get("bootstrap", {})
+    excluded = meta.get("protected_features_excluded") or []
+    left_out = (f"; left out: {', '.join(excluded)}, a protected attribute (`--with-gender` brings it back)"
+                if excluded else "")
     return f"""# Churn-risk model {version}
 
 **Task.** For a user active at time *t* (registered, not cancelled), the probability of a Cancellation
 Confirmation within the next {meta['horizon_days']:g} days. Features use events at or before *t* only
-(feature version {meta['feature_version']}, {len(meta['feature_names'])} features).
+(feature version {meta['feature_version']}, {len(meta['feature_names'])} features{left_out}).
 
 **Data.** {meta['data']['paths']}; {meta['data']['n_events']:,} valid events of {meta['data']['n_users']:,} users
 ({meta['data']['n_churned']:,} cancelled), {day(meta['data']['first_ts'])} to {day(meta['data']['last_ts'])}.
@@ -107,17 +166,44 @@ Fingerprint `{meta['fingerprint']}`. Cutoffs every {meta['cutoff_every_days']} d
 {meta['rows']['train']:,} training and {meta['rows']['test']:,} test snapshots; users split
 {1 - meta['test_fraction']:.0%}/{meta['test_fraction']:.0%}, no user in both).
 
-**Model.** {metrics['model']} with {metrics.get('params')}; decision threshold {metrics['threshold']:.3f}
-(best F1 on out-of-fold validation predictions). Selected by validation F1 among executor-scorable candidates.
+**Selection.** Every candidate is fitted on the same {meta.get('folds', 3)} user-grouped folds of the training
+users; each gets a calibrator (isotonic or sigmoid, whichever has the lower cross-fitted out-of-fold log loss)
+and the one whose calibrated out-of-fold risks have the lowest log loss is selected. Log loss is a strictly
+proper scoring rule: it is best only for probabilities that are right as probabilities, which is what the
+risk shown to a retention team claims to be.
+
+| candidate | calibrated out-of-fold log loss | calibrator | parameters |
+|---|---|---|---|
+{search}
+
+**Model.** {metrics['model']} with {metrics.get('params')}; calibrator {cal.get('method')}
+(out-of-fold log loss per method: {cal.get('oof_log_loss')}). Alert threshold {metrics['threshold']:.3f} on the
+calibrated risk (rule `{metrics.get('threshold_rule', 'best_f1')}` on the calibrated out-of-fold risks).
+
+**Calibration.** The risk written to Redis is the calibrated probability. Expected calibration error on the
+test snapshots (10 equal-count bins): {cal.get('ece_before', float('nan')):.4f} before calibration (the model's
+own sigmoid), {cal.get('ece_after', float('nan')):.4f} after (`calibration.png`: reliability before and after).
+SHAP values explain the model's margin (log-odds before calibration): they add up to it with the expected
+value {meta.get('shap_expected_value', float('nan')):.3f}, and the calibrated risk is a non-decreasing function
+of that margin, so a driver that raises the margin never lowers the risk.
 
 ## Metrics (test users, forward task)
-| model | F1 | precision | recall | AP | AUROC | Brier | top-decile lift |
-|---|---|---|---|---|---|---|---|
+Figures with 95% bootstrap intervals in brackets ({boot.get('replicates', 0):,} replicates resampling the
+{boot.get('test_users', 0):,} test users, not snapshots).
+
+{_header('model')}
 {table}
 
+{_difference(metrics)}
 Fraction of the best possible AUROC reached: {'n/a (no truth file)' if frac is None else f'{frac:.3f}'}.
 The whole-history baseline is the original project's approach (all of a user's events, label "ever
 cancelled") scored on the same forward task; the backtest trains on early cutoffs and tests on later ones.
+
+## Per segment (selected model, test snapshots)
+Gender is not a model feature by default; it stays a display and segment attribute so a team can check the
+model ranks and calibrates each segment alike.
+
+{_segments(metrics)}
 
 ## Top drivers (mean |SHAP|, log-odds, test snapshots)
 {drivers}

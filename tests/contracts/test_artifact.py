@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from contracts import artifact as A
+from tests.support.artifacts import quick_artifact
 from contracts.features import FEATURE_NAMES, FEATURE_VERSION
 
 EPOCH = 1_538_352_000_000
@@ -25,7 +27,7 @@ def _data(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 @pytest.mark.parametrize("kind", ["tree", "linear"])
 def test_round_trip_scores_and_explains_like_the_saved_model(tmp_path, kind):
     X, y = _data()
-    art = A.quick_artifact(tmp_path, X, y, EPOCH, horizon_days=10, kind=kind)
+    art = quick_artifact(tmp_path, X, y, EPOCH, horizon_days=10, kind=kind)
     loaded = A.load_artifact(tmp_path)
     assert loaded.version == art.version == A.latest_version(tmp_path)
     assert loaded.feature_names == FEATURE_NAMES and loaded.feature_version == FEATURE_VERSION
@@ -50,7 +52,7 @@ def test_round_trip_scores_and_explains_like_the_saved_model(tmp_path, kind):
 
 def test_version_folder_holds_the_documented_files(tmp_path):
     X, y = _data(200)
-    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    art = quick_artifact(tmp_path, X, y, EPOCH)
     names = {p.name for p in art.path.iterdir()}
     assert {A.MODEL_FILE, A.METADATA_FILE, A.METRICS_FILE, A.CARD_FILE} <= names
     meta = json.loads((art.path / A.METADATA_FILE).read_text())
@@ -60,8 +62,8 @@ def test_version_folder_holds_the_documented_files(tmp_path):
 
 def test_latest_moves_atomically_while_polled(tmp_path):
     X, y = _data(200)
-    first = A.quick_artifact(tmp_path, X, y, EPOCH).version
-    second = A.quick_artifact(tmp_path, X, y, EPOCH, kind="linear").version
+    first = quick_artifact(tmp_path, X, y, EPOCH).version
+    second = quick_artifact(tmp_path, X, y, EPOCH, kind="linear").version
     assert first != second and A.latest_version(tmp_path) == second
     seen: set = set()
     stop = threading.Event()
@@ -82,7 +84,7 @@ def test_latest_moves_atomically_while_polled(tmp_path):
 
 def test_other_feature_version_is_refused_in_one_line(tmp_path):
     X, y = _data(200)
-    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    art = quick_artifact(tmp_path, X, y, EPOCH)
     meta_path = art.path / A.METADATA_FILE
     meta = json.loads(meta_path.read_text())
     meta["feature_version"] = "0-old"
@@ -97,7 +99,7 @@ def test_missing_or_broken_artifacts_raise_artifact_error(tmp_path):
     with pytest.raises(A.ArtifactError, match="no model"):
         A.load_artifact(tmp_path / "nothing")
     X, y = _data(200)
-    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    art = quick_artifact(tmp_path, X, y, EPOCH)
     with pytest.raises(A.ArtifactError, match="incomplete"):
         A.load_artifact(tmp_path, "20990101T000000Z-abcdef")
     (art.path / A.MODEL_FILE).write_bytes(b"not a pickle")
@@ -109,8 +111,53 @@ def test_unpickled_tree_scorer_rebuilds_its_explainer(tmp_path):
     import pickle
 
     X, y = _data(200)
-    art = A.quick_artifact(tmp_path, X, y, EPOCH)
+    art = quick_artifact(tmp_path, X, y, EPOCH)
     _ = art.predict_and_explain(X.head(3))
     clone = pickle.loads(pickle.dumps(art.scorer))  # what Spark does when shipping to an executor
     assert clone._explainer is None
     np.testing.assert_allclose(clone.predict_and_explain(X.head(3).to_numpy())[1], art.predict_and_explain(X.head(3))[1])
+
+
+def test_a_failed_save_leaves_no_version_and_no_temporary_folder(tmp_path):
+    X, y = _data(200)
+    before = quick_artifact(tmp_path, X, y, EPOCH).version
+
+    class BrokenFigure:
+        def savefig(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        A.save_artifact(tmp_path, A.load_artifact(tmp_path).scorer, threshold=0.5, feature_names=FEATURE_NAMES,
+                        epoch_ms=EPOCH, horizon_days=14, metrics={}, metadata={}, global_importance={},
+                        plots={"roc.png": BrokenFigure()}, model_card="# card", version="20990101T000000Z-abcdef")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([before, A.LATEST])
+    assert A.latest_version(tmp_path) == before
+
+
+def test_card_and_plots_are_in_the_folder_when_it_appears(tmp_path, monkeypatch):
+    import os
+
+    X, y = _data(200)
+    seen = {}
+    real_replace = os.replace
+
+    def spy(src, dst):
+        if str(dst).endswith("-fedcba"):
+            seen["files"] = sorted(p.name for p in Path(src).iterdir())
+            seen["card"] = (Path(src) / A.CARD_FILE).read_text()
+        return real_replace(src, dst)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    monkeypatch.setattr(A.os, "replace", spy)
+    scorer = quick_artifact(tmp_path, X, y, EPOCH).scorer
+    A.save_artifact(tmp_path, scorer, threshold=0.5, feature_names=FEATURE_NAMES, epoch_ms=EPOCH, horizon_days=14,
+                    metrics={}, metadata={}, global_importance={}, plots={"roc.png": fig},
+                    model_card="# Churn-risk model 20990101T000000Z-fedcba", version="20990101T000000Z-fedcba")
+    plt.close(fig)
+    assert {A.MODEL_FILE, A.METADATA_FILE, A.METRICS_FILE, A.CARD_FILE, "roc.png"} <= set(seen["files"])
+    assert "20990101T000000Z-fedcba" in seen["card"]

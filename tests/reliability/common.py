@@ -41,7 +41,7 @@ def synthetic_model(model_dir: Path, epoch_ms: int, seed: int = 0) -> Path:
     a model that scores real features with risk spread across the threshold (alerts both ways), without
     paying for a Spark session in the test process next to the job's own JVM.
     """
-    from contracts.artifact import quick_artifact
+    from tests.support.artifacts import quick_artifact
 
     rng = np.random.default_rng(seed)
     n = 600

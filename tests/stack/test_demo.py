@@ -16,13 +16,13 @@ import psutil
 import pytest
 import redis
 
-from contracts.artifact import quick_artifact
 from contracts.features import model_features
 from tests.support.features import batch_raw_aggregates
 from contracts.redis_keys import RedisKeys
 from dashboard.data import snapshot, user_detail
 from devstack.services import free_port
 from tests.streaming.helpers import simulate_log
+from tests.support.artifacts import quick_artifact
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

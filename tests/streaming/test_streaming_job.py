@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contracts.artifact import load_artifact, quick_artifact
+from contracts.artifact import load_artifact
 from contracts.features import FEATURE_NAMES, model_features
+from tests.support.artifacts import quick_artifact
 from tests.support.features import batch_raw_aggregates
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings

@@ -8,8 +8,9 @@ from tests.training.fakelog import write_log
 
 @pytest.fixture(scope="session")
 def fake_log(tmp_path_factory):
-    """A 150-user, 36-day hand-made log with its truth file."""
-    return write_log(tmp_path_factory.mktemp("fakelog") / "fake.json", 150, 36, seed=7)
+    """A 400-user, 36-day hand-made log with its truth file (fewer users give too few cancellations to tell a
+    model from noise on the test users)."""
+    return write_log(tmp_path_factory.mktemp("fakelog") / "fake.json", 400, 36, seed=7)
 
 
 @pytest.fixture(scope="session")

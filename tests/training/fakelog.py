@@ -50,7 +50,8 @@ def make_log(n_users: int, days: int, seed: int) -> tuple[list[dict], list[UserT
         level = "paid" if rng.random() < 0.6 else "free"
         registration = START_MS - int(rng.uniform(1, 200) * DAY_MS)
         sessions_per_day = float(np.exp(rng.normal(-0.3, 0.6)))
-        td = float(rng.beta(1.5, 40))
+        # a fifth of the users are frustrated (many thumbs down, a high hazard): a signal a few hundred users can show
+        td = float(rng.beta(6, 34)) if rng.random() < 0.2 else float(rng.beta(1.5, 60))
         tu = float(rng.beta(3, 40))
         hazard = {lv: float(0.0005 + 0.25 * td + (0.006 if lv == "free" else 0.0)) for lv in ("free", "paid")}
         truth = UserTruth(uid, "fake", 90.0, 86400.0 / sessions_per_day, registration,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from contracts.artifact import METRIC_KEYS, latest_version, load_artifact
+from contracts.artifact import CI_KEYS, METRIC_KEYS, latest_version, load_artifact
 from contracts.features import DAY_MS, FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
@@ -21,20 +21,50 @@ def test_training_writes_a_complete_artifact(trained):
     files = {p.name for p in art.path.iterdir()}
     assert {"model.joblib", "metadata.json", "metrics.json", "model_card.md", "roc.png", "pr.png", "confusion.png",
             "calibration.png", "shap_beeswarm.png", "shap_importance.png"} <= files
+    assert not [p for p in art.path.parent.iterdir() if p.name.startswith(".") and p.is_dir()]
     m = art.metrics
     for block in (m, m["backtest"], m["whole_history_baseline"], m["best_possible"]):
         assert set(METRIC_KEYS) <= set(block)
+    # 95% intervals beside each figure, for the model, the baseline, the best forecast and the difference
+    for block in (m, m["whole_history_baseline"], m["best_possible"], m["selected_minus_baseline"]):
+        for k in CI_KEYS:
+            low, high = block[f"{k}_ci"]
+            assert np.isfinite([low, high]).all() and low <= high, k
+    low, high = m["auroc_ci"]
+    assert low <= m["auroc"] <= high
+    assert m["bootstrap"]["resampled"] == "test users" and m["bootstrap"]["replicates"] >= 100
+    d_low, d_high = m["selected_minus_baseline"]["auroc_ci"]
+    assert m["selected_minus_baseline"]["auroc_beyond_noise"] == (not d_low <= 0 <= d_high)
     assert set(m["candidates"]) == {"sklearn_logistic_regression", "sklearn_hist_gradient_boosting"}
+    # selected by the lowest calibrated out-of-fold log loss, on the same folds for every candidate
+    losses = {k: c["validation"]["log_loss"] for k, c in m["candidates"].items()}
+    assert m["model"] == min(losses, key=losses.get)
+    assert all(c["validation"]["n"] == m["validation"]["n"] for c in m["candidates"].values())
+    assert m["calibration"]["method"] in ("isotonic", "sigmoid")
+    assert m["calibration"]["ece_after"] == m["ece"] and np.isfinite(m["calibration"]["ece_before"])
+    assert set(m["segments"]["gender"]) == {"F", "M"} and set(m["segments"]["level"]) <= {"free", "paid"}
     assert 0 < m["fraction_of_best_auroc"] < 1.5
     # the fake log's churn depends on behaviour: a model must beat chance on unseen users
     assert m["auroc"] > 0.5 and m["best_possible"]["auroc"] > 0.55
     meta = art.metadata
     assert meta["horizon_days"] == 10 and meta["cutoffs"] == sorted(meta["cutoffs"])
     assert all((c + 1) % DAY_MS == 0 for c in meta["cutoffs"])
-    assert art.epoch_ms % DAY_MS == 0 and art.feature_names == FEATURE_NAMES
+    assert art.epoch_ms % DAY_MS == 0
     card = (art.path / "model_card.md").read_text()
-    assert art.version in card and "whole-history baseline" in card and "Top drivers" in card
+    assert card.splitlines()[0] == f"# Churn-risk model {art.version}"  # written in the folder before the rename
+    for text in ("whole-history baseline", "Top drivers", "Per segment", "gender = F", "noise at 95%", "ECE"):
+        assert text in card, text
     assert abs(sum(art.global_importance.values())) > 0
+
+
+def test_default_model_has_no_gender_feature(trained):
+    from training.pipeline import PROTECTED_FEATURES, feature_list
+
+    assert "gender_male" in FEATURE_NAMES and "gender_male" in PROTECTED_FEATURES
+    assert "gender_male" not in trained.feature_names and "gender_male" not in trained.global_importance
+    assert trained.feature_names == feature_list(with_gender=False)
+    assert trained.metadata["protected_features_excluded"] == ["gender_male"]
+    assert "gender_male" in feature_list(with_gender=True)  # the training option brings it back
 
 
 def test_point_in_time_rows_follow_the_rules(spark, fake_log):
@@ -79,4 +109,6 @@ def test_cli_rejects_bad_input_in_one_line(tmp_path):
     assert r.returncode == 2 and "unknown model" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = cli("--data", str(log), "--horizon-days", "0")
     assert r.returncode == 2 and "--horizon-days" in r.stderr
+    r = cli("--data", str(log), "--threshold-rule", "precision:2")
+    assert r.returncode == 2 and "threshold rule" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert cli("--help").returncode == 0
