@@ -8,8 +8,9 @@ users. A value the writer got wrong (bad JSON, a non-number) degrades to "unknow
 """
 from __future__ import annotations
 
+
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
 from contracts import redis_keys as layout
@@ -134,15 +135,11 @@ def flatten_metrics(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
 
 
 @dataclass(frozen=True)
-class Alert:
-    entry_id: str
-    added_ms: int | None
-    user: str
-    direction: str
-    risk: float | None
-    threshold: float | None
-    as_of: int | None
-    level: str
+class Alert(AlertEntry):
+    """An alert-feed entry: the writer's record, with the stream entry's id and when Redis added it."""
+
+    entry_id: str = ""
+    added_ms: int | None = None
 
 
 def parse_alerts(entries: Iterable[tuple[str, dict[str, str]]]) -> list[Alert]:
@@ -150,8 +147,7 @@ def parse_alerts(entries: Iterable[tuple[str, dict[str, str]]]) -> list[Alert]:
     for entry_id, f in entries:
         a = AlertEntry.from_hash(f)
         added = parse_float(entry_id.split("-", 1)[0])
-        out.append(Alert(entry_id=entry_id, added_ms=None if added is None else int(added), user=a.user,
-                         direction=a.direction, risk=a.risk, threshold=a.threshold, as_of=a.as_of, level=a.level))
+        out.append(Alert(**asdict(a), entry_id=entry_id, added_ms=None if added is None else int(added)))
     return out
 
 
