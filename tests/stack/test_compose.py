@@ -148,7 +148,7 @@ def _wait(what: str, probe, timeout: float, stack: Stack, every: float = 3.0):
 
 
 def _log_users_and_events(stack: Stack) -> tuple[int, int]:
-    code = ("import glob,json; lines=[l for f in sorted(glob.glob('/data/log/*.json*')) for l in open(f) if l.strip()]; "
+    code = ("import glob,json; lines=[l for f in sorted(glob.glob('/data/log/*.json')) for l in open(f) if l.strip()]; "
             "print(len(lines), len({json.loads(l).get('userId') for l in lines} - {'', None}))")
     events, users = stack.exec("streaming", "python", "-c", code, timeout=120).split()
     return int(users), int(events)
@@ -287,7 +287,7 @@ def _reset_keeping_log_and_model(stack: Stack) -> None:
     project = stack.env.get("COMPOSE_PROJECT_NAME", "sparkify-compose-test")
     for volume in ("redis-data", "checkpoints", "kafka-data", "kafka-2-data", "kafka-3-data"):
         subprocess.run(["podman", "volume", "rm", "-f", f"{project}_{volume}"], capture_output=True, timeout=60)
-    stack.compose("run", "--rm", "--no-deps", "data", "sh", "-c", "rm -rf /data/.local", timeout=120)
+    stack.compose("run", "--rm", "-T", "--no-deps", "data", "sh", "-c", "rm -rf /data/.local", timeout=120)
 
 
 @live
