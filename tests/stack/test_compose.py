@@ -123,8 +123,11 @@ class Stack:
     def state(self, service: str) -> str:
         """The State column of `docker-compose ps` ("Up", "Exit 0", ...), "" when there is no container."""
         out = self.compose("ps", service, check=False).stdout.splitlines()
-        rows = [line for line in out[2:] if line.strip()]
-        return re.split(r"\s{2,}", rows[-1].strip())[2] if rows else ""
+        for row in reversed([line for line in out[2:] if line.strip()]):  # the Command column may hold 2 spaces
+            states = [f for f in re.split(r"\s{2,}", row.strip()) if re.match(r"(Up|Exit|Restarting|Paused)\b", f)]
+            if states:
+                return states[0]
+        return ""
 
     def url_json(self, service: str, url: str) -> dict:
         code = f"import urllib.request,sys; sys.stdout.write(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
@@ -190,8 +193,8 @@ def _dashboard_shows_top_user(stack: Stack, port: int) -> Path:
 
 def _env(port: int) -> dict[str, str]:
     return dict(os.environ, SPARKIFY_DASHBOARD_PUBLISH=f"127.0.0.1:{port}",
-                SPARKIFY_DEMO_USERS=os.environ.get("SPARKIFY_DEMO_USERS", "400"),
-                SPARKIFY_DEMO_DAYS=os.environ.get("SPARKIFY_DEMO_DAYS", "40"),
+                SPARKIFY_DEMO_USERS=os.environ.get("SPARKIFY_DEMO_USERS", "300"),
+                SPARKIFY_DEMO_DAYS=os.environ.get("SPARKIFY_DEMO_DAYS", "30"),
                 SPARKIFY_REPLAY_SPEED=os.environ.get("SPARKIFY_REPLAY_SPEED", "200000"))
 
 
