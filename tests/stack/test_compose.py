@@ -297,7 +297,7 @@ def _reset_keeping_log_and_model(stack: Stack) -> None:
 def test_live_cluster_profile_and_faults(stack_for):
     port = free_port()
     stack = stack_for("cluster", ["cluster"], port, (KAFKA3,))
-    stack.env["SPARKIFY_REPLAY_SPEED"] = os.environ.get("COMPOSE_FAULT_REPLAY_SPEED", "40000")
+    stack.env["SPARKIFY_REPLAY_SPEED"] = os.environ.get("COMPOSE_FAULT_REPLAY_SPEED", "20000")
     stack.up()
     start = time.monotonic()
     counts = _replayed_and_scored(stack)
@@ -309,9 +309,10 @@ def test_live_cluster_profile_and_faults(stack_for):
     # the same log and model again, with one broker and one Spark worker killed in the middle of the replay
     _reset_keeping_log_and_model(stack)
     stack.up()
-    _wait("a third of the log streamed",
-          lambda: int(stack.redis("HGET", KEYS.health, "events_in") or 0) >= counts["events"] // 3 or None, 600, stack,
-          every=1.0)
+    # mid-replay: the replay has been sending for a while (on a loaded machine the streaming job can lag it
+    # by a minute, so its counters do not say where the replay is)
+    _wait("the replay running", lambda: stack.state("producer").startswith("Up") or None, 600, stack, every=1.0)
+    time.sleep(float(os.environ.get("COMPOSE_FAULT_AFTER_S", "20")))
     assert stack.state("producer").startswith("Up"), "the replay ended before the faults"
     stack.compose("kill", "kafka-2", "spark-worker-2")
     killed_at = int(stack.redis("HGET", KEYS.health, "events_in") or 0)
