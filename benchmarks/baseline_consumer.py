@@ -17,10 +17,11 @@ import pandas as pd
 
 from contracts.artifact import load_artifact
 from contracts.features import COUNTED_PAGES, DAY_MS, DECAYED, TAUS_DAYS, _snake
+from contracts.redis_client import connect
 from contracts.redis_keys import RedisKeys
-from contracts.schema import CANCEL_PAGE
+from contracts.schema import CANCEL_PAGE, LABEL_PAGES, display_name
 from contracts.validation import check_event
-from streaming.redis_sink import UserWriter, connect
+from contracts.user_writer import UserWriter
 from streaming.scoring import ScoreContext, score_frame
 
 _COUNTED = {p: f"n_{_snake(p)}" for p in COUNTED_PAGES}
@@ -29,7 +30,8 @@ _LATEST = ("level", "gender", "name", "location")
 
 
 def _new_state() -> dict:
-    s = {"n_events": 0, "first_ts": None, "last_ts": None, "registration": None, "churn_ts": None,
+    s = {"n_events": 0, "n_label_events": 0, "first_ts": None, "last_ts": None, "last_activity_ts": None,
+         "registration": None, "churn_ts": None,
          "n_paid_events": 0, "listen_s": 0.0, "session_starts": 0}
     s.update({col: 0 for col in _COUNTED.values()})
     s.update({name: 0.0 for name, _, _ in _DECAYED})
@@ -44,13 +46,17 @@ def update(s: dict, ev: dict, epoch_ms: int) -> None:
     s["n_events"] += 1
     s["first_ts"] = ts if s["first_ts"] is None else min(s["first_ts"], ts)
     s["last_ts"] = ts if s["last_ts"] is None else max(s["last_ts"], ts)
+    label = page in LABEL_PAGES
+    s["n_label_events"] += label
+    if not label:
+        s["last_activity_ts"] = ts if s["last_activity_ts"] is None else max(s["last_activity_ts"], ts)
     reg = ev.get("registration")
     if reg is not None:
         s["registration"] = int(reg) if s["registration"] is None else max(s["registration"], int(reg))
     if page == CANCEL_PAGE:
         s["churn_ts"] = ts if s["churn_ts"] is None else max(s["churn_ts"], ts)
     level = ev.get("level")
-    s["n_paid_events"] += level == "paid"
+    s["n_paid_events"] += level == "paid" and not label
     if page == "NextSong" and ev.get("length") is not None:
         s["listen_s"] += ev["length"]
     s["session_starts"] += ev.get("itemInSession") == 0
@@ -58,9 +64,9 @@ def update(s: dict, ev: dict, epoch_ms: int) -> None:
     if col:
         s[col] += 1
     for name, dk_page, tau_ms in _DECAYED:
-        if dk_page is None or dk_page == page:
+        if (dk_page is None and not label) or dk_page == page:
             s[name] += math.exp((ts - epoch_ms) / tau_ms)
-    name = " ".join(p for p in (ev.get("firstName"), ev.get("lastName")) if p).strip() or None
+    name = display_name(ev) or None
     for key, value in (("level", level), ("gender", ev.get("gender")), ("name", name),
                        ("location", ev.get("location"))):
         if value is not None and (ts, value) > (s[f"_ts_{key}"], s[key] or ""):

@@ -88,14 +88,30 @@ def create_topic(broker: KafkaBroker, topic: str, partitions: int = 2) -> None:
     ensure_topic(Settings(kafka_bootstrap=broker.bootstrap), topic, partitions)
 
 
-def topic_count(broker: KafkaBroker, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+def topic_count(broker: KafkaBroker, topic: str, idle_s: float = 5.0) -> int:
+    """Committed records in the topic, counted by reading them (read_committed).
 
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "bench-count"})
+    The replay writes in transactions, so a partition's watermark span also counts the commit markers; only a
+    read tells records from markers.
+    """
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "bench-count", "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "enable.partition.eof": True})
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(hi - lo for lo, hi in (c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                                          for p in parts))
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        count, done, deadline = 0, set(), time.monotonic() + idle_s
+        while len(done) < len(parts) and time.monotonic() < deadline:
+            for m in c.consume(num_messages=10_000, timeout=1.0):
+                if m.error() and m.error().code() == KafkaError._PARTITION_EOF:
+                    done.add(m.partition())
+                elif m.error():
+                    raise KafkaException(m.error())
+                else:
+                    count += 1
+                    deadline = time.monotonic() + idle_s
+        return count
     finally:
         c.close()
 

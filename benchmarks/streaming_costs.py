@@ -34,7 +34,7 @@ def main() -> None:
     from contracts.parsing import JSON_OPTIONS, _parse_schema, classify_records
     from contracts.schema import FIELD_NAMES
     from contracts.spark_session import build_session
-    from streaming.intake import KIND, grouping, position_column
+    from streaming.kinds import KIND, grouping, position_column
 
     with local_services(redis=False) as (broker, _):
         subprocess.run([sys.executable, "-m", "producer", "replay", str(log), "--max", "--topic", "costs",

@@ -13,8 +13,11 @@ Two layers, so that per-event work stays in the JVM and Python only runs once pe
    time (rates, ratios, tenure, recency, trends). Training calls it with each cutoff, streaming with the
    stream's event-time clock.
 
-The label pages (``Cancel``, ``Cancellation Confirmation``) never feed a feature; ``churn_ts`` is aggregated
-only so that streaming can mark churned users and training can drop them.
+The label pages (``Cancel``, ``Cancellation Confirmation``) never feed a feature. ``n_events`` and ``last_ts``
+count every valid event, because the Redis writer orders and counts a user's writes by them; the features read
+their label-free counterparts (``n_label_events`` is subtracted, ``last_activity_ts`` skips label pages, the
+paid and decayed event counts skip them). ``churn_ts`` is aggregated only so that streaming can mark churned
+users and training can drop them.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import pandas as pd
 from contracts.schema import CANCEL_PAGE, LABEL_PAGES, PAGES
 
 #: Bump whenever an aggregate or a feature formula changes: artifacts trained on another version are refused.
-FEATURE_VERSION = "2"
+FEATURE_VERSION = "3"
 
 DAY_MS = 86_400_000
 #: Horizons (days) of the exponentially decayed counts.
@@ -68,24 +71,23 @@ def _decayed(condition_page: str | None, tau_days: int) -> Callable[[int], objec
 
         weight = F.exp((F.col("ts") - F.lit(epoch_ms)).cast("double") / F.lit(float(tau_days * DAY_MS)))
         if condition_page is None:
-            return weight
+            return F.when(_not_label(), weight).otherwise(F.lit(0.0))
         return F.when(F.col("page") == condition_page, weight).otherwise(F.lit(0.0))
 
     return build
 
 
-def _name_expr(_epoch_ms: int):
+def _not_label():
     from pyspark.sql import functions as F
 
-    # null when both parts are missing, so that "latest name" skips events without one
-    return F.nullif(F.trim(F.concat_ws(" ", F.col("firstName"), F.col("lastName"))), F.lit(""))
+    return ~F.col("page").isin(*sorted(LABEL_PAGES))
 
 
 #: Pages counted per user: every page a logged-in user can visit, except the label pages.
 COUNTED_PAGES: tuple[str, ...] = tuple(
     p for p in PAGES if p not in LABEL_PAGES and p not in ("Login", "Register", "Submit Registration")
 )
-#: Pages (None = every event) whose decayed counts are kept, with their short names.
+#: Pages (None = every event but the label pages) whose decayed counts are kept, with their short names.
 DECAYED: tuple[tuple[str, str | None], ...] = (
     ("events", None), ("songs", "NextSong"), ("thumbs_down", "Thumbs Down"), ("thumbs_up", "Thumbs Up"),
     ("adverts", "Roll Advert"),
@@ -100,8 +102,10 @@ def _build_aggregates() -> tuple[Aggregate, ...]:
     from_col = lambda name: (lambda _e: _col(name))  # noqa: E731
     aggs: list[Aggregate] = [
         Aggregate("n_events", lambda _e: _lit1(), "sum"),
+        Aggregate("n_label_events", lambda _e: _label_event(), "sum"),
         Aggregate("first_ts", from_col("ts"), "min"),
         Aggregate("last_ts", from_col("ts"), "max"),
+        Aggregate("last_activity_ts", lambda _e: _ts_unless_label(), "max"),
         Aggregate("registration", from_col("registration"), "max"),
         Aggregate("level", lambda _e: _code("level"), "last"),
         Aggregate("gender", lambda _e: _code("gender"), "last"),
@@ -146,9 +150,22 @@ def _ts_if_page(page: str):
 
 
 def _level_is(level: str):
+    """1 for an event at ``level`` that is not a label page (the paid share is a feature)."""
     from pyspark.sql import functions as F
 
-    return F.when(F.col("level") == level, F.lit(1)).otherwise(F.lit(0))
+    return F.when((F.col("level") == level) & _not_label(), F.lit(1)).otherwise(F.lit(0))
+
+
+def _label_event():
+    from pyspark.sql import functions as F
+
+    return F.when(_not_label(), F.lit(0)).otherwise(F.lit(1))
+
+
+def _ts_unless_label():
+    from pyspark.sql import functions as F
+
+    return F.when(_not_label(), F.col("ts"))
 
 
 def _listen_seconds():
@@ -176,7 +193,7 @@ def _latest_coded(agg: Aggregate, epoch_ms: int):
     """max(ts * 8 + code) over events with a value: the latest value (ties broken by code), as one long.
 
     A string or struct in an aggregation buffer makes Spark fall back from hash to sort-based aggregation,
-    which measured 4x slower here (21k vs 82k events/s on the same aggregates); a long keeps it hashed.
+    several times slower on the same aggregates (docs/benchmarks.md); a long keeps it hashed.
     """
     from pyspark.sql import functions as F
 
@@ -232,23 +249,6 @@ def merge_aggregate_columns() -> list:
         else:
             cols.append(getattr(F, a.merge)(F.col(a.name)).alias(a.name))
     return cols
-
-
-def profile_columns() -> list:
-    """Display text of a user (name, location): not features, and kept out of the streaming state because
-    strings in an aggregation buffer cost a sort-based aggregation. For a batch ``groupBy("userId")``."""
-    from pyspark.sql import functions as F
-
-    return [F.max_by(_name_expr(0), F.when(_name_expr(0).isNotNull(), F.col("ts"))).alias("name"),
-            F.max_by(F.col("location"), F.when(F.col("location").isNotNull(), F.col("ts"))).alias("location")]
-
-
-def batch_raw_aggregates(events, as_of_ms: int, epoch_ms: int):
-    """Raw aggregates of every user from the events at or before ``as_of_ms`` (the streaming reference)."""
-    from pyspark.sql import functions as F
-
-    return (events.where(F.col("ts") <= F.lit(int(as_of_ms)))
-            .groupBy("userId").agg(*raw_aggregate_columns(epoch_ms)))
 
 
 # ---------------------------------------------------------------------------------------------- model features
@@ -328,16 +328,19 @@ def model_features(raw: pd.DataFrame, as_of_ms: int | np.ndarray, epoch_ms: int)
     n = len(raw)
     as_of = np.broadcast_to(np.asarray(as_of_ms, dtype="float64"), (n,)).copy()
     first = _num(raw, "first_ts")
-    last = _num(raw, "last_ts")
+    last_event = _num(raw, "last_ts")
+    # the latest event that is not a label page (a user whose only events are label pages: the latest event)
+    activity = _num(raw, "last_activity_ts")
+    last = np.where(activity > 0, np.clip(activity, first, last_event), last_event)
     reg = pd.to_numeric(raw["registration"], errors="coerce").to_numpy(dtype="float64") if "registration" in raw \
         else np.full(n, np.nan)
     reg = np.where(np.isfinite(reg) & (reg > 0), np.minimum(reg, first), first)
-    # a clock behind the user's last event (late data in a stream) reads as "now = last event", so that
+    # a clock behind the user's last activity (late data in a stream) reads as "now = last activity", so that
     # recency and spans are never negative
     as_of = np.maximum(as_of, last)
 
     days_observed = np.maximum((as_of - first) / DAY_MS, 1.0)
-    events = _num(raw, "n_events")
+    events = _num(raw, "n_events") - _num(raw, "n_label_events")
     songs = _num(raw, "n_nextsong")
     logouts = _num(raw, "n_logout")
     sessions = np.maximum(_num(raw, "session_starts") + logouts, np.where(events > 0, 1.0, 0.0))

@@ -7,7 +7,7 @@ training and streaming) and the Arrow schema (used for local files and pandas) a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Mapping
 
 Kind = Literal["long", "string", "double"]
 
@@ -57,6 +57,15 @@ PAGES: tuple[str, ...] = (
 )
 AUTHS: tuple[str, ...] = ("Logged In", "Logged Out", "Guest", "Cancelled")
 LEVELS: tuple[str, ...] = ("free", "paid")
+
+#: The event fields a user's display name is made of, in order.
+NAME_FIELDS: tuple[str, ...] = ("firstName", "lastName")
+
+
+def display_name(event: Mapping[str, Any]) -> str:
+    """A user's display name from an event: the name fields present, space-separated ("" when none is)."""
+    return " ".join(str(event[f]) for f in NAME_FIELDS if event.get(f)).strip()
+
 
 #: Plausible event-time bounds (epoch ms); outside them an event is rejected as a bad value.
 TS_MIN_MS = 946_684_800_000  # 2000-01-01

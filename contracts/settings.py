@@ -159,7 +159,7 @@ def _coerce(f: dataclasses.Field, raw: str, var: str) -> Any:
         raise SettingsError(f"{var}={raw!r} is not a valid {kind}") from None
 
 
-#: What each setting does (README's configuration table is made from this: `python -m devstack settings-table`).
+#: What each setting does (docs/configuration.md's table is made from this: `python -m devstack settings-table`).
 SETTING_DOCS: dict[str, str] = {
     "kafka_bootstrap": "Kafka bootstrap servers",
     "topic": "topic of raw events",
@@ -202,11 +202,23 @@ SETTING_DOCS: dict[str, str] = {
 EXTRA_ENV_VARS: dict[str, str] = {
     "SPARKIFY_SPARK_JARS_DIR": "folder of Spark's Kafka connector jars (default: the project's .jars/spark)",
     "SPARKIFY_SPARK_DRIVER_MEMORY": "Spark driver memory (default 4g)",
+    "SPARKIFY_TRAIN_THREADS": "OpenMP threads of scikit-learn during training (default 1: more spin against Spark's "
+                              "JVM on a small machine)",
     "SPARKIFY_DASHBOARD_PUBLISH": "docker compose only: host address:port the dashboard is published on "
                                   "(default 127.0.0.1:8501)",
 }
 
 
+#: Variables of other tools that the project reads too.
+OTHER_ENV_VARS: dict[str, str] = {
+    "PYSPARK_PYTHON": "Python of Spark's workers (default: the interpreter running the service; the Makefile sets "
+                      "the project's .venv)",
+    "PYSPARK_DRIVER_PYTHON": "Python of Spark's driver (as PYSPARK_PYTHON)",
+    "JAVA_HOME": "the JDK that runs the local Kafka broker and the benchmarks' Java tools (default: `java` on PATH)",
+    "MLFLOW_TRACKING_URI": "training logs its metrics and artifact to MLflow when set and mlflow is installed",
+}
+
+
 def documented_env_vars() -> list[str]:
     """Every environment variable the project reads, for docs and the compose-file check."""
-    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)] + list(EXTRA_ENV_VARS)
+    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)] + list(EXTRA_ENV_VARS) + list(OTHER_ENV_VARS)

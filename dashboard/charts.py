@@ -78,3 +78,16 @@ def histogram_chart(buckets: list[Bucket], threshold: float) -> alt.LayerChart:
         tooltip=[alt.Tooltip("lo:Q", format=".2f", title="from"), alt.Tooltip("hi:Q", format=".2f", title="to"), "users:Q"])
     rule = alt.Chart(pd.DataFrame({"x": [threshold]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
     return (bars + rule).properties(height=260)
+
+
+def dependence_chart(frame: pd.DataFrame, feature_label: str, colour_label: str) -> alt.Chart:
+    """SHAP dependence: each sampled user's value of a feature against its SHAP contribution, coloured by a
+    second feature (the interaction a single curve would hide)."""
+    return alt.Chart(frame).mark_circle(size=18, opacity=0.7).encode(
+        x=alt.X("value:Q", title=feature_label, scale=alt.Scale(zero=False)),
+        y=alt.Y("shap:Q", title=f"SHAP of {feature_label} (log-odds)"),
+        color=alt.Color("colour:Q", title=colour_label, scale=alt.Scale(scheme="viridis"),
+                        legend=alt.Legend(orient="bottom", gradientLength=220, titleLimit=300)),
+        tooltip=[alt.Tooltip("user:N"), alt.Tooltip("value:Q", format=".4g", title=feature_label),
+                 alt.Tooltip("shap:Q", format="+.3f", title="SHAP"),
+                 alt.Tooltip("colour:Q", format=".4g", title=colour_label)]).properties(height=300)

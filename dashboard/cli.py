@@ -1,4 +1,7 @@
-"""``python -m dashboard``: serve the page (default), ``seed`` fake users, or ``screenshot`` the page.
+"""``python -m dashboard``: serve the page (default), ``seed`` fake users, or ``export`` a target list as CSV.
+
+(The README screenshot is made by ``python -m devstack.screenshot``: it starts local services, which the
+dashboard does not.)
 
 Serving goes through Streamlit's own CLI entry point, with the host and port from the flags or from
 ``Settings`` (``SPARKIFY_DASHBOARD_HOST`` / ``_PORT``, loopback by default, so the page is not exposed
@@ -15,21 +18,32 @@ from contracts.settings import Settings, SettingsError
 APP = Path(__file__).resolve().parent / "app.py"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (no usage block), exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def _parser(settings: Settings) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dashboard", description=(
+    p = _Parser(prog="python -m dashboard", description=(
         "Live churn-risk dashboard over the streaming job's Redis state. Without a command it serves the page."))
     p.add_argument("--host", default=settings.dashboard_host, help="address to bind (default %(default)s)")
     p.add_argument("--port", type=int, default=settings.dashboard_port, help="port to serve on (default %(default)s)")
-    sub = p.add_subparsers(dest="command", metavar="{serve,seed,screenshot}")
+    sub = p.add_subparsers(dest="command", metavar="{serve,seed,export}")
     sub.add_parser("serve", help="serve the dashboard (the default)")
     s = sub.add_parser("seed", help="write N fake scored users into Redis (demo, screenshots)")
     s.add_argument("--users", type=int, default=2000, help="how many users (default %(default)s)")
     s.add_argument("--seed", type=int, default=7, help="random seed (default %(default)s)")
     s.add_argument("--threshold", type=float, default=0.5, help="model threshold to publish (default %(default)s)")
     s.add_argument("--artifact-dir", default="", help="model artifact folder to publish in the model hash")
-    shot = sub.add_parser("screenshot", help="seed a throwaway Redis, serve, and save a PNG of the page")
-    shot.add_argument("--out", type=Path, default=Path("docs/dashboard.png"), help="PNG path (default %(default)s)")
-    shot.add_argument("--users", type=int, default=22_000, help="users to seed (default %(default)s)")
+    e = sub.add_parser("export", help="write the users matching a filter as CSV (the page's target list)")
+    e.add_argument("--min-risk", type=float, required=True, help="lowest risk, 0-1")
+    e.add_argument("--max-risk", type=float, default=1.0, help="highest risk, 0-1 (default %(default)s)")
+    e.add_argument("--level", action="append", default=[], help="subscription level (free or paid; repeatable)")
+    e.add_argument("--band", action="append", default=[], help="risk band (low, medium or high; repeatable)")
+    e.add_argument("--status", default="active", help="active (default) or cancelled (risk before cancelling)")
+    e.add_argument("--out", type=Path, required=True, help="CSV file to write")
     return p
 
 
@@ -46,6 +60,7 @@ def serve(host: str, port: int) -> int:
 def seed_command(settings: Settings, users: int, seed: int, threshold: float, artifact_dir: str) -> int:
     import redis
 
+    from contracts.redaction import redact_url
     from contracts.redis_keys import RedisKeys
     from dashboard.seed import seed as write
 
@@ -56,9 +71,47 @@ def seed_command(settings: Settings, users: int, seed: int, threshold: float, ar
     try:
         write(client, RedisKeys(settings.redis_prefix), users, seed=seed, threshold=threshold, artifact_dir=artifact_dir)
     except redis.RedisError as exc:
-        print(f"error: cannot write to Redis at {settings.redis_url.split('@')[-1]}: {exc}", file=sys.stderr)
+        print(f"error: cannot write to Redis at {redact_url(settings.redis_url)}: {exc}", file=sys.stderr)
         return 2
     print(f"seeded {users} users under prefix '{settings.redis_prefix}'")
+    return 0
+
+
+def export_command(settings: Settings, min_risk: float, max_risk: float, levels: list[str], bands: list[str],
+                   status: str, out: Path) -> int:
+    import redis
+
+    from contracts.redis_keys import RedisKeys
+    from dashboard.data import DEFAULT_THRESHOLD, parse_model
+    from dashboard.export import write_csv_file
+    from dashboard.formatting import redact_url
+    from dashboard.targets import LEVELS, FilterError, TargetFilter, TargetReader
+
+    try:
+        filt = TargetFilter(min_risk, max_risk, tuple(bands), tuple(levels), status).check()
+    except FilterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if unknown := [lv for lv in levels if lv not in LEVELS]:
+        print(f"error: unknown level {unknown[0]!r} (one of {', '.join(LEVELS)})", file=sys.stderr)
+        return 2
+    if not out.parent.is_dir():
+        print(f"error: --out {out}: folder {out.parent} does not exist", file=sys.stderr)
+        return 2
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=30,
+                                  **settings.redis_kwargs())
+    keys = RedisKeys(settings.redis_prefix)
+    try:
+        model = parse_model(client.hgetall(keys.model))
+        threshold = model.threshold if model else DEFAULT_THRESHOLD
+        n = write_csv_file(TargetReader(client, keys).iter_all(filt, threshold), out)
+    except redis.RedisError as exc:
+        print(f"error: cannot read Redis at {redact_url(settings.redis_url)}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {n:,} users to {out} (prefix '{settings.redis_prefix}', threshold {threshold:.2f})")
     return 0
 
 
@@ -74,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "seed":
         return seed_command(settings, args.users, args.seed, args.threshold, args.artifact_dir)
-    if args.command == "screenshot":
-        from dashboard.screenshot import main as shoot
-
-        return shoot(args.out, args.users)
+    if args.command == "export":
+        return export_command(settings, args.min_risk, args.max_risk, args.level, args.band, args.status, args.out)
     return serve(args.host, args.port)

@@ -8,59 +8,35 @@ users. A value the writer got wrong (bad JSON, a non-number) degrades to "unknow
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from contracts.redis_keys import IMPORTANCE_COUNT_FIELD, RedisKeys
+from contracts import redis_keys as layout
+from contracts.redis_keys import (DEFAULT_THRESHOLD, IMPORTANCE_COUNT_FIELD, AlertEntry, ModelInfo, RedisKeys,
+                                  StreamHealth, UserField, UserScore, parse_float)
 
-from dashboard.labels import feature_label
+from contracts.features import feature_label
 
 #: Per-user hash fields the at-risk table needs (the drill-down reads the whole hash).
-ROW_FIELDS: tuple[str, ...] = ("band", "alerting", "drivers", "level", "name", "last_ts", "churned", "risk")
+ROW_FIELDS: tuple[str, ...] = (UserField.BAND, UserField.ALERTING, UserField.DRIVERS, UserField.LEVEL,
+                               UserField.NAME, UserField.LAST_TS, UserField.CHURNED, UserField.RISK)
 HISTOGRAM_BINS = 20
 ALERTS_SHOWN = 30
-DEFAULT_THRESHOLD = 0.5
 #: Ranked users fetched per round trip when a level filter must skip users.
 PAGE_SIZE = 200
-
-
-# ---------------------------------------------------------------- value parsing (never raises)
-
-def _float(raw: Any, default: float | None = None) -> float | None:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return default
-    return value if math.isfinite(value) else default
-
-
-def _int(raw: Any, default: int | None = None) -> int | None:
-    value = _float(raw)
-    return int(value) if value is not None else default
-
-
-def _json(raw: Any, default: Any) -> Any:
-    if raw is None:
-        return default
-    try:
-        value = json.loads(raw)
-    except (TypeError, ValueError):
-        return default
-    return value if isinstance(value, type(default)) else default
+#: The stream-health hash, parsed (:class:`contracts.redis_keys.StreamHealth`).
+Health = StreamHealth
+# the value parsers under the names the dashboard's modules import them by (defined once, in the contract)
+_float = parse_float
+_int = layout.parse_int
 
 
 # ---------------------------------------------------------------- records
 
 @dataclass(frozen=True)
-class Driver:
-    """One SHAP contribution (log-odds) of a feature to a user's risk."""
-
-    feature: str
-    label: str
-    value: Any
-    contribution: float
+class Driver(layout.Driver):
+    """One SHAP contribution (log-odds) of a feature to a user's risk, with its words for the table."""
 
     @property
     def words(self) -> str:
@@ -68,18 +44,13 @@ class Driver:
         return f"{self.label} {arrow}"
 
 
+def _drivers(drivers: Iterable[layout.Driver]) -> tuple[Driver, ...]:
+    return tuple(Driver(d.feature, d.label or feature_label(d.feature), d.value, d.contribution) for d in drivers)
+
+
 def parse_drivers(raw: Any) -> tuple[Driver, ...]:
     """The ``drivers`` JSON list, skipping malformed entries."""
-    out = []
-    for item in _json(raw, []):
-        if not isinstance(item, dict) or "feature" not in item:
-            continue
-        contribution = _float(item.get("contribution"))
-        if contribution is None:
-            continue
-        name = str(item["feature"])
-        out.append(Driver(name, str(item.get("label") or feature_label(name)), item.get("value"), contribution))
-    return tuple(out)
+    return _drivers(layout.parse_drivers(raw))
 
 
 @dataclass(frozen=True)
@@ -130,40 +101,25 @@ class UserDetail:
         return math.log(risk / (1 - risk)) - sum(self.shap.values())
 
 
-def _row(user_id: str, values: Sequence[Any], score: float | None) -> UserRow | None:
+def _row(score: UserScore, ranked_risk: float | None) -> UserRow | None:
+    """A table row of a user's record; None without a risk (the ranking's score stands in for the hash's)."""
+    risk = ranked_risk if ranked_risk is not None else score.risk
+    if risk is None:
+        return None
+    return UserRow(user_id=score.user_id, risk=risk, band=score.band, level=score.level,
+                   alerting=bool(score.alerting), drivers=_drivers(score.drivers), last_ts=score.last_ts,
+                   name=score.name or "", churned=bool(score.churned))
+
+
+def _ranked_row(user_id: str, values: Sequence[Any], ranked_risk: float | None) -> UserRow | None:
     if all(v is None for v in values):
         return None  # hash missing (user deleted between two reads): skip, the next refresh is consistent
-    band, alerting, drivers, level, name, last_ts, churned, risk = values
-    risk_value = score if score is not None else _float(risk)
-    if risk_value is None:
-        return None
-    return UserRow(user_id=user_id, risk=risk_value, band=band or "", level=level or "",
-                   alerting=alerting == "1", drivers=parse_drivers(drivers), last_ts=_int(last_ts),
-                   name=name or "", churned=churned == "1")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    version: str
-    threshold: float
-    metrics: dict[str, Any]
-    features: list[str]
-    global_importance: dict[str, Any]
-    artifact_dir: str
-    horizon_days: str
-    loaded_at: int | None
+    return _row(UserScore.from_hash(user_id, dict(zip(ROW_FIELDS, values))), ranked_risk)
 
 
 def parse_model(raw: dict[str, str]) -> ModelInfo | None:
     """The ``{p}:model`` hash, or None when the streaming job has not published one."""
-    if not raw:
-        return None
-    return ModelInfo(version=raw.get("version", "?"),
-                     threshold=_float(raw.get("threshold"), DEFAULT_THRESHOLD),
-                     metrics=_json(raw.get("metrics"), {}), features=_json(raw.get("features"), []),
-                     global_importance=_json(raw.get("global_importance"), {}),
-                     artifact_dir=raw.get("artifact_dir", ""), horizon_days=raw.get("horizon_days", ""),
-                     loaded_at=_int(raw.get("loaded_at")))
+    return ModelInfo.from_hash(raw) if raw else None
 
 
 def flatten_metrics(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -175,30 +131,6 @@ def flatten_metrics(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
         elif not isinstance(value, list):
             rows.append(("holdout", key, value))
     return rows
-
-
-@dataclass(frozen=True)
-class Health:
-    events_in: int | None
-    events_per_s: float | None
-    dead_letters: int | None
-    hidden_events: int | None
-    batch_id: int | None
-    batch_ms: float | None
-    clock_ms: int | None
-    lag: int | None
-    last_batch_wall_ms: int | None
-    users_scored: int | None
-    active_users: int | None
-
-    @classmethod
-    def parse(cls, raw: dict[str, str]) -> "Health":
-        return cls(events_in=_int(raw.get("events_in")), events_per_s=_float(raw.get("events_per_s")),
-                   dead_letters=_int(raw.get("dead_letters")), hidden_events=_int(raw.get("hidden_events")),
-                   batch_id=_int(raw.get("batch_id")), batch_ms=_float(raw.get("batch_ms")),
-                   clock_ms=_int(raw.get("clock_ms")), lag=_int(raw.get("lag")),
-                   last_batch_wall_ms=_int(raw.get("last_batch_wall_ms")),
-                   users_scored=_int(raw.get("users_scored")), active_users=_int(raw.get("active_users")))
 
 
 @dataclass(frozen=True)
@@ -216,9 +148,10 @@ class Alert:
 def parse_alerts(entries: Iterable[tuple[str, dict[str, str]]]) -> list[Alert]:
     out = []
     for entry_id, f in entries:
-        out.append(Alert(entry_id=entry_id, added_ms=_int(entry_id.split("-", 1)[0]), user=f.get("user", ""),
-                         direction=f.get("direction", ""), risk=_float(f.get("risk")),
-                         threshold=_float(f.get("threshold")), as_of=_int(f.get("as_of")), level=f.get("level", "")))
+        a = AlertEntry.from_hash(f)
+        added = parse_float(entry_id.split("-", 1)[0])
+        out.append(Alert(entry_id=entry_id, added_ms=None if added is None else int(added), user=a.user,
+                         direction=a.direction, risk=a.risk, threshold=a.threshold, as_of=a.as_of, level=a.level))
     return out
 
 
@@ -238,10 +171,10 @@ class Importance:
 
 def parse_importance(raw: dict[str, str]) -> list[Importance]:
     """Mean |SHAP| per feature over active users (the writer keeps sums and a count), largest first."""
-    n = _float(raw.get(IMPORTANCE_COUNT_FIELD), 0.0) or 0.0
+    n = parse_float(raw.get(IMPORTANCE_COUNT_FIELD), 0.0) or 0.0
     if n <= 0:
         return []
-    out = [Importance(k, feature_label(k), (_float(v, 0.0) or 0.0) / n)
+    out = [Importance(k, feature_label(k), (parse_float(v, 0.0) or 0.0) / n)
            for k, v in raw.items() if k != IMPORTANCE_COUNT_FIELD]
     return sorted(out, key=lambda i: (-i.mean_abs_shap, i.feature))
 
@@ -305,7 +238,7 @@ def _fetch_rows(client, keys: RedisKeys, ranked: list[tuple[str, float]]) -> lis
     pipe = client.pipeline(transaction=False)
     for user_id, _ in ranked:
         pipe.hmget(keys.user(user_id), ROW_FIELDS)
-    rows = (_row(uid, vals, score) for (uid, score), vals in zip(ranked, pipe.execute()))
+    rows = (_ranked_row(uid, vals, score) for (uid, score), vals in zip(ranked, pipe.execute()))
     return [r for r in rows if r is not None]
 
 
@@ -332,7 +265,7 @@ def top_users(client, keys: RedisKeys, filters: Filters, first_page: list[tuple[
         if filters.levels:  # read only each ranked user's level, then the table fields of the matches
             pipe = client.pipeline(transaction=False)
             for user_id, _ in ranked:
-                pipe.hmget(keys.user(user_id), ["level"])
+                pipe.hmget(keys.user(user_id), [UserField.LEVEL])
             wanted = [u for u, (level,) in zip(ranked, pipe.execute()) if level in filters.levels]
             wanted = wanted[: filters.limit - len(out)]
         out += _fetch_rows(client, keys, wanted)
@@ -353,14 +286,15 @@ def find_user(client, keys: RedisKeys, user_id: str) -> UserRow | None:
 def user_detail(client, keys: RedisKeys, user_id: str) -> UserDetail | None:
     """The whole per-user hash, parsed; None if Redis holds no such user."""
     raw = client.hgetall(keys.user(user_id))
-    row = _row(user_id, [raw.get(f) for f in ROW_FIELDS], None) if raw else None
+    if not raw:
+        return None
+    score = UserScore.from_hash(user_id, raw)
+    row = _row(score, None)
     if row is None:
         return None
-    shap = {str(k): v for k, v in ((k, _float(v)) for k, v in _json(raw.get("shap"), {}).items()) if v is not None}
-    return UserDetail(row=row, features=_json(raw.get("features"), {}), shap=shap, gender=raw.get("gender", ""),
-                      location=raw.get("location", ""), n_events=_int(raw.get("n_events")),
-                      as_of=_int(raw.get("as_of")), model_version=raw.get("model_version", ""),
-                      scored_at=_int(raw.get("scored_at")), churned_ts=_int(raw.get("churned_ts")))
+    return UserDetail(row=row, features=score.features, shap=score.shap, gender=score.gender,
+                      location=score.location or "", n_events=score.n_events, as_of=score.as_of,
+                      model_version=score.model_version, scored_at=score.scored_at, churned_ts=score.churned_ts)
 
 
 def snapshot(client, keys: RedisKeys, filters: Filters = Filters(), bins: int = HISTOGRAM_BINS,
@@ -384,6 +318,6 @@ def snapshot(client, keys: RedisKeys, filters: Filters = Filters(), bins: int = 
     top, scanned = top_users(client, keys, filters, first_page=first_page)
     histogram = [Bucket(lo, hi, int(c)) for (lo, hi), c in zip(histogram_bounds(bins), counts)]
     return Snapshot(headline=Headline(int(active), int(high), int(churned), threshold),
-                    health=Health.parse(health_raw), model=model, top=top, scanned=scanned,
+                    health=StreamHealth.from_hash(health_raw), model=model, top=top, scanned=scanned,
                     histogram=histogram, importance=parse_importance(importance_raw),
                     alerts=parse_alerts(alert_entries), has_health=bool(health_raw))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import string
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
+
+from contracts.redaction import redact_url  # noqa: F401  (the page's import; defined once in contracts)
 
 _MD_SPECIAL = set(string.punctuation)
 
@@ -35,11 +36,18 @@ def fmt_time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def fmt_clock(ms: int | None) -> str:
-    """A short event-time clock for a headline tile: ``20 Nov 2018 14:05``."""
+def fmt_day(ms: int | None) -> str:
+    """The day of an event time, short enough for a headline tile: ``20 Nov``."""
     if ms is None:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%d %b %H:%M")
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%d %b")
+
+
+def fmt_clock_time(ms: int | None) -> str | None:
+    """The rest of it, for the tile's second line: ``2018 · 14:05 UTC``."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y · %H:%M UTC")
 
 
 def fmt_span(ms: float | None) -> str:
@@ -80,14 +88,12 @@ def fmt_value(value: object) -> str:
     return str(value)
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for display."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, parts.fragment))
+def fmt_count(value: int | None) -> str:
+    """A count short enough for a narrow tile: ``987``, ``12.3k``, ``4.5M``."""
+    if value is None:
+        return "—"
+    if abs(value) < 10_000:
+        return f"{value:,}"
+    if abs(value) < 1_000_000:
+        return f"{value / 1000:.1f}k"
+    return f"{value / 1_000_000:.1f}M"

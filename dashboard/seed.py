@@ -1,21 +1,24 @@
-"""Fake scored users in exactly the streaming job's Redis layout, for tests, the benchmark and screenshots.
+"""Fake scored users written by the real user write, for tests, the benchmark, demos and screenshots.
 
-The values are self-consistent the way the real writer's are: each user's risk is the sigmoid of a base
-log-odds plus the user's SHAP contributions, ``drivers`` are the top three positive contributions then the
-most negative one, the importance hash holds sums of |SHAP| over active users, and churned users leave the
-ranking for the churned set. :func:`seed` returns the ground truth so tests can check the reads.
+The values are self-consistent the way the scorer's are: each user's risk is the sigmoid of a base log-odds plus
+the user's SHAP contributions, and ``drivers`` are the top three positive contributions then the most negative one.
+Everything else is the streaming job's own user write (:class:`contracts.user_writer.UserWriter`): the ranking,
+the churned set, the importance sums and the alert feed come out of it, from two scoring rounds a day apart (the
+first with each user's risk shifted at random, so that some cross the threshold up and some down). The health
+and model hashes are written through their records. :func:`seed` returns the ground truth so tests can check the
+reads.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.redis_keys import IMPORTANCE_COUNT_FIELD, RedisKeys, band_for
+from contracts.redis_keys import ModelInfo, RedisKeys, StreamHealth, UserScore, band_for
+from contracts.user_writer import UserWriter
 
-from dashboard.labels import feature_label
+from contracts.drivers import top_drivers
 
 #: (feature, weight in log-odds per standard deviation, mean, sd, decimals) of the fake model; the names are
 #: real ``contracts.features`` names so labels and key figures show as they will live.
@@ -32,6 +35,8 @@ SEED_FEATURES: tuple[tuple[str, float, float, float, int], ...] = (
     ("help_per_session", 0.15, 0.3, 0.25, 2),
     ("errors_per_session", 0.10, 0.05, 0.05, 3),
     ("songs_trend", -0.15, 1.0, 0.35, 2),
+    ("songs_per_session", -0.10, 14.0, 6.0, 1),
+    ("events_per_day", -0.05, 46.0, 22.0, 1),
 )
 BASE_LOG_ODDS = -1.6
 FIRST_NAMES = ("Ava", "Liam", "Noah", "Emma", "Zoë", "Mateo", "Sofía", "Chloe", "Ethan", "Björn", "Mia", "Lucas")
@@ -50,6 +55,9 @@ class SeededUser:
     level: str
     churned: bool
     churned_ts: int | None
+    #: what the user write derives (the catch rate): first score at or above the threshold, risk before cancelling
+    first_high_ts: int | None = None
+    risk_before_cancel: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,29 +71,28 @@ class SeedResult:
         return [u for u in self.users if not u.churned]
 
 
-def _drivers(names: list[str], values: np.ndarray, shap: np.ndarray, top: int = 3) -> list[dict]:
-    order = np.argsort(-shap)
-    chosen = [i for i in order[:top] if shap[i] > 0]
-    if shap[order[-1]] < 0:
-        chosen.append(order[-1])
-    return [{"feature": names[i], "label": feature_label(names[i]), "value": float(values[i]),
-             "contribution": round(float(shap[i]), 5)} for i in chosen]
+#: The alert hysteresis of the seeded writes (the streaming job's default).
+HYSTERESIS = 0.05
+DAY_MS = 86_400_000
 
 
-def _model_hash(names: list[str], threshold: float, artifact_dir: str, importance: np.ndarray) -> dict[str, str]:
+def _model(names: list[str], threshold: float, artifact_dir: str, importance: np.ndarray) -> ModelInfo:
     metrics = {"f1": 0.612, "precision": 0.574, "recall": 0.655, "average_precision": 0.631, "auroc": 0.871,
                "brier": 0.084, "top_decile_lift": 4.2,
                "backtest": {"f1": 0.588, "average_precision": 0.604, "auroc": 0.859},
                "whole_history_baseline": {"f1": 0.41, "average_precision": 0.38, "auroc": 0.74},
                "best_possible": {"f1": 1.0, "average_precision": 1.0}}
-    return {"version": "seed-1", "threshold": str(threshold), "metrics": json.dumps(metrics),
-            "features": json.dumps(names),
-            "global_importance": json.dumps({n: round(float(v), 5) for n, v in zip(names, importance)}),
-            "artifact_dir": artifact_dir, "horizon_days": "10", "loaded_at": str(int(time.time() * 1000))}
+    return ModelInfo(version="seed-1", threshold=float(threshold), metrics=metrics, features=names,
+                     global_importance={n: round(float(v), 5) for n, v in zip(names, importance)},
+                     artifact_dir=artifact_dir, horizon_days="10", loaded_at=int(time.time() * 1000))
+
+
+def _user_id(i: int) -> str:
+    return str(100001 + i) if i % 3 else str(i + 1)  # Sparkify ids mix short and 6-digit ids
 
 
 def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: float = 0.5,
-         churned_fraction: float = 0.05, n_alerts: int = 200, with_model: bool = True, artifact_dir: str = "",
+         churned_fraction: float = 0.05, with_model: bool = True, artifact_dir: str = "",
          chunk: int = 2000) -> SeedResult:
     """Write ``n_users`` fake scored users (plus ranking, churned set, alerts, importance, health, model)."""
     rng = np.random.default_rng(seed)
@@ -96,59 +103,58 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
     z = rng.standard_normal((n_users, len(names)))
     values = np.maximum(means + z * sds, 0.0)
     values = np.stack([np.round(values[:, j], SEED_FEATURES[j][4]) for j in range(len(names))], axis=1)
-    shap = weights * ((values - means) / sds) + rng.normal(0, 0.05, z.shape)
-    risk = 1 / (1 + np.exp(-(BASE_LOG_ODDS + shap.sum(axis=1))))
+    ev, songs = names.index("events_per_day"), names.index("songs_per_day")  # events include the songs
+    values[:, ev] = np.round(values[:, songs] * 1.15 + np.abs(values[:, ev] - means[ev]) * 0.4, 1)
+    shap = np.round(weights * ((values - means) / sds) + rng.normal(0, 0.05, z.shape), 5)
+    drivers = top_drivers(shap, values, names, 3)
+    log_odds = BASE_LOG_ODDS + shap.sum(axis=1)
+    risk = 1 / (1 + np.exp(-log_odds))
+    earlier_risk = 1 / (1 + np.exp(-(log_odds + rng.normal(0, 0.8, n_users))))  # the day before
     churned = rng.random(n_users) < churned_fraction
     levels = np.where(rng.random(n_users) < 0.55, "paid", "free")
-    last_ts = CLOCK_MS - rng.integers(0, 10 * 86_400_000, n_users)
+    last_ts = CLOCK_MS - rng.integers(0, 10 * DAY_MS, n_users)
     n_events = rng.integers(5, 4000, n_users)
     now_ms = int(time.time() * 1000)
+    scored_at = now_ms - rng.integers(0, 5000, n_users)
 
+    def record(i: int, r: float, as_of: int, n: int, churned_ts: int | None) -> UserScore:
+        return UserScore(
+            user_id=_user_id(i), risk=r, band=band_for(r, threshold), drivers=drivers[i],
+            features={n_: float(v) for n_, v in zip(names, values[i])},
+            shap={n_: float(v) for n_, v in zip(names, shap[i])}, level=str(levels[i]),
+            gender="F" if i % 2 else "M",
+            name=f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[(i // 7) % len(LAST_NAMES)]}",
+            location=LOCATIONS[i % len(LOCATIONS)], n_events=n, last_ts=min(int(last_ts[i]), as_of), as_of=as_of,
+            model_version="seed-1", scored_at=int(scored_at[i]), churned_ts=churned_ts)
+
+    # no retries: a seed into an unreachable Redis fails at once (the CLI says so in one line)
+    writer = UserWriter(client, keys, threshold, HYSTERESIS, alert_maxlen=10_000, chunk=chunk, retry_for_s=0)
+    # the first round: a day before the clock, or for a user who cancels, some hours to days before the cancellation
+    lead = np.random.default_rng(seed + 1).integers(3_600_000, 12 * DAY_MS, n_users)
+    first_as_of = np.where(churned, last_ts - lead, CLOCK_MS - DAY_MS)
+    writer.write([record(i, float(earlier_risk[i]), int(first_as_of[i]), max(1, int(n_events[i]) // 2), None)
+                  for i in range(n_users)])
     users: list[SeededUser] = []
-    pipe = client.pipeline(transaction=False)
+    final = []
     for i in range(n_users):
-        uid = str(100001 + i) if i % 3 else str(i + 1)  # Sparkify ids mix short and 6-digit ids
-        r = float(risk[i])
         churned_ts = int(last_ts[i]) if churned[i] else None
-        fields = {
-            "risk": repr(r), "band": band_for(r, threshold), "alerting": "1" if r >= threshold else "0",
-            "drivers": json.dumps(_drivers(names, values[i], shap[i])),
-            "features": json.dumps({n: float(v) for n, v in zip(names, values[i])}),
-            "shap": json.dumps({n: round(float(v), 5) for n, v in zip(names, shap[i])}),
-            "level": str(levels[i]), "gender": "F" if i % 2 else "M",
-            "name": f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[(i // 7) % len(LAST_NAMES)]}",
-            "location": LOCATIONS[i % len(LOCATIONS)], "n_events": str(int(n_events[i])),
-            "last_ts": str(int(last_ts[i])), "as_of": str(CLOCK_MS), "model_version": "seed-1",
-            "scored_at": str(now_ms - int(rng.integers(0, 5000))), "churned": "1" if churned[i] else "0",
-        }
-        if churned_ts is not None:
-            fields["churned_ts"] = str(churned_ts)
-            pipe.zadd(keys.churned, {uid: churned_ts})
-        else:
-            pipe.zadd(keys.ranking, {uid: r})
-        pipe.hset(keys.user(uid), mapping=fields)
-        users.append(SeededUser(uid, r, str(levels[i]), bool(churned[i]), churned_ts))
-        if len(pipe) >= chunk:
-            pipe.execute()
-    pipe.execute()
+        final.append(record(i, float(risk[i]), CLOCK_MS, int(n_events[i]), churned_ts))
+        first_high = (int(first_as_of[i]) if earlier_risk[i] >= threshold
+                      else CLOCK_MS if not churned[i] and risk[i] >= threshold else None)
+        users.append(SeededUser(_user_id(i), float(risk[i]), str(levels[i]), bool(churned[i]), churned_ts, first_high,
+                                float(earlier_risk[i]) if churned[i] else None))
+    written = writer.write(final)
 
     active = ~churned
-    importance = np.abs(shap[active]).sum(axis=0)
-    imp = {n: repr(float(v)) for n, v in zip(names, importance)}
-    imp[IMPORTANCE_COUNT_FIELD] = str(int(active.sum()))
-    pipe.hset(keys.importance, mapping=imp)
-    risky = [u for u in users if not u.churned and u.risk >= threshold * 0.8]
-    for k in range(min(n_alerts, len(risky))):
-        u = risky[k]
-        up = u.risk >= threshold
-        pipe.xadd(keys.alerts, {"user": u.user_id, "direction": "up" if up else "down", "risk": repr(u.risk),
-                                "threshold": str(threshold), "as_of": str(CLOCK_MS - (n_alerts - k) * 60_000),
-                                "level": u.level}, maxlen=10_000, approximate=True)
-    pipe.hset(keys.health, mapping={
-        "events_in": str(int(n_events.sum())), "events_per_s": "5321.4", "dead_letters": "3", "hidden_events": "0",
-        "batch_id": "412", "batch_ms": "842", "clock_ms": str(CLOCK_MS), "lag": "120",
-        "last_batch_wall_ms": str(now_ms), "users_scored": str(n_users), "active_users": str(int(active.sum()))})
+    dead_letters = 3
+    health = StreamHealth(events_in=int(n_events.sum()) + dead_letters, dead_letters=dead_letters, hidden_events=0,
+                          dead_letters_by_reason={"not_json": dead_letters}, events_per_s=5321.4, batch_id=412,
+                          batch_ms=842, clock_ms=CLOCK_MS, lag=120, last_batch_wall_ms=now_ms,
+                          last_batch_users=n_users, users_scored=sum(w.code > 0 for w in written))
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(keys.health, mapping=health.to_hash())
     if with_model:
-        pipe.hset(keys.model, mapping=_model_hash(names, threshold, artifact_dir, importance / max(active.sum(), 1)))
+        model = _model(names, threshold, artifact_dir, np.abs(shap[active]).sum(axis=0) / max(active.sum(), 1))
+        pipe.hset(keys.model, mapping=model.to_hash())
     pipe.execute()
     return SeedResult(users=users, threshold=threshold, clock_ms=CLOCK_MS)

@@ -15,16 +15,16 @@ def _services(settings: Settings) -> tuple[KafkaBroker, RedisServer]:
 
 
 def settings_table() -> str:
-    """The README's configuration table, made from the settings themselves."""
+    """docs/configuration.md's table of every variable the project reads, made from the settings themselves."""
     from dataclasses import fields
 
-    from contracts.settings import ENV_PREFIX, EXTRA_ENV_VARS, SETTING_DOCS
+    from contracts.settings import ENV_PREFIX, EXTRA_ENV_VARS, OTHER_ENV_VARS, SETTING_DOCS
 
     rows = ["| variable | default | what it sets |", "|---|---|---|"]
     for f in fields(Settings):
         default = "" if "password" in f.name else str(f.default)
         rows.append(f"| `{ENV_PREFIX}{f.name.upper()}` | `{default}` | {SETTING_DOCS[f.name]} |")
-    rows += [f"| `{name}` | | {doc} |" for name, doc in EXTRA_ENV_VARS.items()]
+    rows += [f"| `{name}` | | {doc} |" for name, doc in {**EXTRA_ENV_VARS, **OTHER_ENV_VARS}.items()]
     return "\n".join(rows)
 
 

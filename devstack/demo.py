@@ -44,13 +44,19 @@ class Demo:
         return env
 
     def _run(self, name: str, args: list[str]) -> None:
-        """A one-shot step; its output goes to the terminal."""
-        print(f"[demo] {name}: {' '.join(args)}", flush=True)
-        proc = subprocess.Popen([sys.executable, *args], env=self._env(), cwd=ROOT, start_new_session=True)
-        self.children.append((name, proc))
-        if proc.wait() != 0 and not self.stopping.is_set():
-            raise ServiceError(f"{name} failed with exit code {proc.returncode}")
+        """A one-shot step: the project's own lines (stdout) go to the terminal, Spark's log (stderr) to its log
+        file, so the terminal shows what the step says, not the JVM's start-up and warnings."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        print(f"[demo] {name}: {' '.join(args)}  (log {log_path})", flush=True)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([sys.executable, *args], env=self._env(), cwd=ROOT, stderr=log,
+                                    start_new_session=True)
+            self.children.append((name, proc))
+            code = proc.wait()
         self.children.remove((name, proc))
+        if code != 0 and not self.stopping.is_set():
+            raise ServiceError(f"{name} failed with exit code {code}: {_last_error(log_path)}")
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +126,16 @@ class Demo:
         for svc in (self.kafka, self.redis):
             svc.stop()
         print("[demo] stopped", flush=True)
+
+
+def _last_error(log_path: Path) -> str:
+    """The step's own one-line error from its log (``error: ...``), else where to look."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    return errors[-1][len("error:"):].strip() if errors else f"see {log_path}"
 
 
 def reset(settings: Settings) -> None:

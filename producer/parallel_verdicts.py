@@ -11,8 +11,8 @@ The verdict's ``event`` is then a *slim* dict with only ``ts``, ``userId`` and `
 the send loop needs (key, timestamp). Statuses, reasons and details are those of ``line_verdict``.
 
 Opt-in (``replay --parse-workers N``): since ``line_verdict`` decodes with orjson, validating costs less
-than shipping lines to a worker and back, and on the shared 2-core machine workers used ~20% more CPU for
-no gain in events/s.
+than shipping lines to a worker and back, so workers cost more CPU than they save on a small machine
+(docs/benchmarks.md).
 """
 from __future__ import annotations
 

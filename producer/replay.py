@@ -45,7 +45,7 @@ COMMIT_AT_LATEST_S = 30.0
 COMMIT_TIMEOUT_S = TRANSACTION_TIMEOUT_MS / 1000
 #: produce()'s partition argument for "let the partitioner choose" (RD_KAFKA_PARTITION_UA). The hot path passes
 #: every argument by position, (topic, value, key, partition, on_delivery, callback, timestamp, headers): with
-#: keywords, confluent-kafka builds a dict and looks each name up, about 1 us a record.
+#: keywords, confluent-kafka builds a dict and looks each name up for every record.
 ANY_PARTITION = -1
 _NEVER = 1 << 62  # beyond any event time
 #: librdkafka's error codes for records purged (never confirmed) by an abort
@@ -92,246 +92,313 @@ def hidden_key(event: dict[str, Any]) -> str:
     return f"{HIDDEN_KEY_PREFIX}{event.get('sessionId')}"
 
 
+class DeliveryFailures:
+    """The only delivery reports that reach Python (``delivery.report.only.error``): failed and purged records.
+
+    The producer calls it from ``poll``/``flush``; the replay asks it whether the open transaction can commit.
+    """
+
+    def __init__(self, topic: str, dead_letter_topic: str | None, summary: Summary) -> None:
+        self.topic, self.dead_letter_topic, self.summary = topic, dead_letter_topic, summary
+        #: per topic: [failed, purged] records
+        self.counts = {topic: [0, 0], dead_letter_topic: [0, 0]}
+        self.first_code = 0
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        purged = err.code() in _PURGED
+        dlt = self.dead_letter_topic
+        which = dlt if dlt and msg.topic() == dlt else self.topic
+        self.counts[which][purged] += 1
+        if not purged:
+            if which == self.topic:
+                self.summary.failed += 1
+            if self.summary.first_error is None:
+                self.summary.first_error, self.first_code = str(err), err.code()
+
+    def reason(self) -> str | None:
+        """Why the open transaction cannot commit when one of its records failed (None: none did)."""
+        if self.counts[self.topic][0] or self.counts[self.dead_letter_topic][0]:
+            return f"a record failed ({self.summary.first_error})"
+        return None
+
+
+class CommitLog:
+    """The open transaction and what the committed ones hold: commits at checkpoints, then the state file.
+
+    Positions below ``state.acked`` are done (sent in a committed transaction, or skipped on purpose); the state
+    file only moves after a commit, so after a crash it never claims a record that a read_committed reader
+    cannot see.
+    """
+
+    def __init__(self, producer: Any, txn: Transactions, failures: DeliveryFailures, state: ReplayState,
+                 state_path: Path, summary: Summary) -> None:
+        self.producer, self.txn, self.failures = producer, txn, failures
+        self.state, self.state_path, self.summary = state, state_path, summary
+        self.committed = (0, 0)  # events and dead letters sent in committed transactions
+        self.began = time.monotonic()  # when the open transaction began
+
+    def begin(self) -> None:
+        self.txn.begin()
+        self.began = time.monotonic()
+
+    def checkpoint(self, handled: int, sent: int) -> None:
+        """Positions < ``handled`` have all been handed to the producer (or skipped): commit them if we can."""
+        overdue = time.monotonic() - self.began >= COMMIT_AT_LATEST_S
+        if self.producer.flush(COMMIT_TIMEOUT_S / 2 if overdue else CHECKPOINT_FLUSH_S):
+            return  # still in flight (a slow or restarting broker): a later checkpoint commits them
+        self._commit(handled, sent)
+        self.summary.acknowledged, self.summary.dead_letters_acknowledged = self.committed
+        save_state(self.state_path, self.state)
+        self.begin()
+
+    def finish(self, handled: int, sent: int, flush_timeout_s: float, on_wait: Callable[[], None]) -> None:
+        """Wait for every record in flight (at most ``flush_timeout_s``) and commit the last transaction."""
+        deadline = time.monotonic() + flush_timeout_s
+        while len(self.producer) and time.monotonic() < deadline:
+            self.producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+            on_wait()
+        if len(self.producer) and not self.failures.reason():
+            raise TransactionLost(f"{len(self.producer)} records still unconfirmed after {flush_timeout_s:g} s")
+        self._commit(handled, sent)
+
+    def _commit(self, handled: int, sent: int) -> None:
+        if failure := self.failures.reason():
+            raise TransactionLost(failure)
+        self.txn.commit(COMMIT_TIMEOUT_S)
+        self.committed = sent, self.summary.dead_lettered
+        self.state.acked = max(self.state.acked, handled)
+
+    def abort(self, exc: BaseException) -> str:
+        """Abort the open transaction (its records are purged or hidden from read_committed readers); why."""
+        from confluent_kafka import KafkaException
+
+        try:
+            self.producer.poll(0)  # serve the delivery reports still queued: a failed record is the likelier cause
+        except KafkaException:
+            pass
+        failed = self.failures.reason()
+        cause = failed or _one_line(exc)
+        if (self.failures.first_code if failed else _code(exc)) in _FENCED:
+            cause = (f"the broker aborted the transaction ({cause}): it stayed open longer than the transaction "
+                     f"timeout (a long broker outage?), or another replay of the same input took it over")
+        self.txn.abort()
+        return cause
+
+
+class Replay:
+    """One replay run: the inputs, the producer and its transactions, pacing, progress and the summary.
+
+    :meth:`run` is the send loop. Its per-line path stays a handful of local operations and one ``produce``
+    call; everything else (delivery reports, progress, checkpoints, the stop flag) runs every 1024 lines.
+    """
+
+    def __init__(self, opts: ReplayOptions, settings: Settings, stop: StopFlag | None = None,
+                 progress: Progress | None = None, note: Callable[[str], None] = lambda s: None) -> None:
+        if opts.dead_letter_topic == opts.topic:
+            raise ValueError(f"the dead-letter topic must differ from the event topic ({opts.topic!r})")
+        self.opts, self.settings, self.progress, self.note = opts, settings, progress, note
+        self.stop = stop or StopFlag()
+        self.paths = expand_paths(opts.paths) if opts.source is None else []
+        self.pacer = Pacer(speed=opts.speed, rate=opts.rate)
+        self.stats = ReadStats()
+        self.last_ts = -_NEVER  # latest event time sent, as of the last tick (for progress)
+        self.start = self.last_save = time.monotonic()
+
+    def _identity(self) -> dict[str, Any]:
+        so, opts = self.opts.stream, self.opts
+        return identity_of(self.paths, opts.topic, opts.dead_letter_topic, self.settings.kafka_bootstrap,
+                           {"from": so.from_ms, "until": so.until_ms, "limit": so.limit, "loop": so.loop,
+                            **({"source": opts.source_identity} if opts.source_identity else {})})
+
+    def _open(self) -> tuple[Summary, CommitLog, set[int]]:
+        """Topics, state file, transactional producer (fencing an earlier process), and the positions found
+        delivered after the saved state (``--resume``)."""
+        opts, settings = self.opts, self.settings
+        ensure_topic(settings, opts.topic, opts.partitions, timeout=opts.connect_timeout_s)
+        if opts.dead_letter_topic:
+            ensure_topic(settings, opts.dead_letter_topic, opts.partitions, timeout=opts.connect_timeout_s)
+        identity = self._identity()
+        state_path = opts.state_path or default_state_path(settings, identity)
+        summary = Summary(topic=opts.topic, state_file=str(state_path))
+        state, scan = _start_state(opts, identity, state_path, summary, self.note)
+        save_state(state_path, state)  # the run id is on disk before the first record leaves
+        failures = DeliveryFailures(opts.topic, opts.dead_letter_topic, summary)
+        producer = make_producer(settings, **{"delivery.report.only.error": True, "on_delivery": failures,
+                                              **transactional_config(transactional_id(identity, state_path)),
+                                              **opts.producer_overrides})
+        txn = Transactions(producer, settings.kafka_bootstrap)
+        # fences an earlier process of this replay (killed, or still running) and aborts its open transaction: the
+        # topics' tails then hold only committed records, and a late request of that process is rejected; the
+        # first transactional producer on a broker also waits for it to create its transaction log
+        txn.init(max(opts.connect_timeout_s, INIT_TRANSACTIONS_TIMEOUT_S))
+        found: set[int] = set()
+        if opts.resume and summary.resumed_from is not None:
+            if scan:
+                topics = [opts.topic] + ([opts.dead_letter_topic] if opts.dead_letter_topic else [])
+                found = delivered_after(settings, topics, state.run_id, state.acked)
+            summary.found_in_topic = len(found)
+            self.note(f"resuming run {state.run_id}: {state.acked} positions done, {len(found)} more found in the "
+                      f"topic")
+        return summary, CommitLog(producer, txn, failures, state, state_path, summary), found
+
+    # ---- between lines ---------------------------------------------------------------------------------
+    def _show(self, summary: Summary) -> None:
+        if self.progress is not None:
+            clock = self.last_ts if self.last_ts != -_NEVER else None
+            self.progress.update(summary, summary.sent if self.opts.stream.limit is not None else self.stats.bytes,
+                                 clock)
+
+    def _tick(self, summary: Summary, log: CommitLog, handled: int) -> None:
+        """Positions < ``handled`` are handled: progress, a checkpoint when one is due, --duration."""
+        now = time.monotonic()
+        if self.progress is not None and self.progress.due():
+            self._show(summary)
+        if now - self.last_save >= self.opts.state_every_s:
+            log.checkpoint(handled, summary.sent)
+            self.last_save = time.monotonic()
+        if self.opts.duration_s is not None and now - self.start >= self.opts.duration_s:
+            self.stop.set("duration")
+
+    def _wait(self, seconds: float, summary: Summary, log: CommitLog, handled: int) -> None:
+        deadline = time.monotonic() + seconds
+        while self.stop.reason is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            log.producer.poll(min(left, 0.05))
+            self._tick(summary, log, handled)
+
+    # ---- the run ---------------------------------------------------------------------------------------
+    def run(self) -> Summary:
+        """Send the logs; return the summary once everything sent is committed (or the transaction was lost)."""
+        from confluent_kafka import KafkaException
+
+        opts, stop, stats = self.opts, self.stop, self.stats
+        so, topic, dlt = opts.stream, opts.topic, opts.dead_letter_topic
+        source = opts.source or file_source(self.paths, opts.parse_workers)
+        summary, log, found = self._open()
+        if self.progress is not None and self.progress.total is None:
+            total_bytes = None
+            if self.paths and not so.loop and all(p.suffix != ".gz" for p in self.paths):
+                total_bytes = sum(p.stat().st_size for p in self.paths)
+            self.progress.total = so.limit or total_bytes
+        log.begin()
+        producer = log.producer
+        produce, poll = producer.produce, producer.poll
+        hdr = log.state.run_id.encode() + b":"
+        skip_below = log.state.acked
+        paced, pacer, duration_s = self.pacer.paced, self.pacer, opts.duration_s
+        first_ts, last_ts = _NEVER, -_NEVER  # event time range of the records sent (sentinels until the first)
+        exhausted = False
+        sent = 0
+        pos = -1
+        self.start = self.last_save = time.monotonic()
+        try:
+            for pos, action, ts, raw, verdict, origin, lineno in items(source, so, stats):
+                if not pos & 1023:  # every 1024 lines: delivery reports, progress, checkpoint, stop (~20 ms late)
+                    if not pos:  # the clock (rate, --duration, events/s) starts with the first line, not start-up
+                        self.start = time.monotonic()
+                    summary.sent, self.last_ts = sent, last_ts
+                    poll(0)
+                    self._tick(summary, log, pos)
+                    if stop.reason is not None:
+                        break
+                if pos < skip_below or (found and pos in found):
+                    continue
+                if action == "send":
+                    if paced:
+                        delay = pacer.delay(ts)
+                        if delay > 0:
+                            summary.sent, self.last_ts = sent, last_ts
+                            self._wait(delay, summary, log, pos)  # checks --duration while it waits
+                        elif duration_s is not None and time.monotonic() - self.start >= duration_s:
+                            stop.set("duration")  # behind schedule (e.g. after a checkpoint): no wait, check here
+                        if stop.reason is not None:
+                            break
+                    event = verdict[1]
+                    key = event["userId"] or hidden_key(event)
+                    try:  # the hot path: one call, no wrapper, no per-record callback, no keyword arguments
+                        produce(topic, raw, key, ANY_PARTITION, None, None, ts, [(HEADER, hdr + b"%d" % pos)])
+                    except BufferError:
+                        _send(producer, topic, raw, key, ANY_PARTITION, None, None, ts,
+                              [(HEADER, hdr + b"%d" % pos)])
+                    sent += 1
+                    if ts > last_ts:
+                        last_ts = ts
+                    if ts < first_ts:
+                        first_ts = ts
+                elif action == "invalid":
+                    reason, detail = verdict[2], verdict[3]
+                    summary.skipped[reason or "invalid"] += 1
+                    if dlt:
+                        _send(producer, dlt, raw, None,
+                              headers=[("reason", reason or ""), ("detail", (detail or "")[:200]),
+                                       ("source", origin), ("lineno", str(lineno)), (HEADER, hdr + b"%d" % pos)])
+                        summary.dead_lettered += 1
+                else:
+                    summary.skipped[OUTSIDE_WINDOW] += 1
+            else:
+                exhausted = stop.reason is None
+                pos += 1  # every position was handled
+            summary.sent, self.last_ts = sent, last_ts
+            log.finish(pos, sent, opts.flush_timeout_s, on_wait=lambda: self._show_if_due(summary))
+        except (TransactionLost, KafkaException) as exc:
+            # the open transaction cannot commit: abort it and stop; the state file keeps the last commit, where
+            # --resume continues
+            summary.aborted = log.abort(exc)
+            exhausted = False
+        return self._close(summary, log, sent, first_ts, last_ts, exhausted)
+
+    def _show_if_due(self, summary: Summary) -> None:
+        if self.progress is not None and self.progress.due():
+            self._show(summary)
+
+    def _close(self, summary: Summary, log: CommitLog, sent: int, first_ts: int, last_ts: int,
+               exhausted: bool) -> Summary:
+        summary.sent = sent
+        if sent:
+            summary.first_ts, summary.last_ts = first_ts, last_ts
+        summary.acknowledged, summary.dead_letters_acknowledged = log.committed
+        summary.elapsed_s = time.monotonic() - self.start
+        summary.lines_read = self.stats.lines
+        summary.out_of_order = self.stats.out_of_order
+        summary.stopped_by = self.stop.reason
+        log.state.complete = exhausted
+        save_state(log.state_path, log.state)
+        self.last_ts = last_ts
+        if self.progress is not None:
+            self._show(summary)
+            self.progress.close()
+        return summary
+
+
+def _send(producer: Any, topic: str, *args: Any, **kw: Any) -> None:
+    """``produce``, waiting while librdkafka's local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, *args, **kw)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def run_replay(opts: ReplayOptions, settings: Settings, stop: StopFlag | None = None,
                progress: Progress | None = None, note: Callable[[str], None] = lambda s: None) -> Summary:
     """Send the logs; return the summary once everything sent is committed (or the transaction was lost).
 
-    Records go out in Kafka transactions (one transactional.id per replay: :func:`transactional_id`), a
-    new one begun at each checkpoint. About every ``state_every_s`` the loop flushes the producer; when the
-    flush returns with nothing outstanding and no failure reported (only a failed delivery calls back into
-    Python), every record produced so far was acknowledged: the transaction is committed, and only then
-    does the state file advance to the positions handled. A checkpoint costs a pause of about two round
-    trips to the broker, far less than a Python call per record.
-
-    Why transactions: the broker forgets an idempotent producer whose last record timestamp is older than
-    ``producer.id.expiration.ms`` when it restarts, and replayed records carry their (2018) event times, so a
-    request retried after a broker restart would be appended twice; it never forgets a producer with an open
-    transaction, and every record in flight is in the open transaction. Readers must use read_committed.
+    Records go out in Kafka transactions (one transactional.id per replay: :func:`transactional_id`), a new one
+    begun at each checkpoint. About every ``state_every_s`` the loop flushes the producer; when the flush returns
+    with nothing outstanding and no failure reported (only a failed delivery calls back into Python), every record
+    produced so far was acknowledged: the transaction is committed, and only then does the state file advance to
+    the positions handled. A checkpoint costs a pause of about two round trips to the broker, far less than a
+    Python call per record. Why transactions: see ``docs/producer.md`` (a broker restart forgets an idempotent
+    producer whose records carry old event times, never one with an open transaction).
 
     A transaction that cannot commit (a record failed, the coordinator aborted it after an outage longer than
     the transaction timeout, another process took the transactional.id over) is aborted and the replay
     stops: ``summary.aborted`` says why, the state file holds the last commit, and ``--resume`` sends the rest.
     """
-    from confluent_kafka import KafkaException
-
-    stop = stop or StopFlag()
-    paths = expand_paths(opts.paths) if opts.source is None else []
-    source = opts.source or file_source(paths, opts.parse_workers)
-    pacer = Pacer(speed=opts.speed, rate=opts.rate)
-    topic, dlt = opts.topic, opts.dead_letter_topic
-    if dlt == topic:
-        raise ValueError(f"the dead-letter topic must differ from the event topic ({topic!r})")
-    ensure_topic(settings, topic, opts.partitions, timeout=opts.connect_timeout_s)
-    if dlt:
-        ensure_topic(settings, dlt, opts.partitions, timeout=opts.connect_timeout_s)
-
-    so = opts.stream
-    identity = identity_of(paths, topic, dlt, settings.kafka_bootstrap,
-                           {"from": so.from_ms, "until": so.until_ms, "limit": so.limit, "loop": so.loop,
-                            **({"source": opts.source_identity} if opts.source_identity else {})})
-    state_path = opts.state_path or default_state_path(settings, identity)
-    summary = Summary(topic=topic, state_file=str(state_path))
-    state, scan = _start_state(opts, identity, state_path, summary, note)
-    save_state(state_path, state)  # the run id is on disk before the first record leaves
-
-    # per topic: [failed, purged] records, from the only delivery reports that reach Python
-    undelivered = {topic: [0, 0], dlt: [0, 0]}
-    first_code = [0]
-
-    def on_failure(err: Any, msg: Any) -> None:
-        purged = err.code() in _PURGED
-        which = dlt if dlt and msg.topic() == dlt else topic
-        undelivered[which][purged] += 1
-        if not purged:
-            if which == topic:
-                summary.failed += 1
-            if summary.first_error is None:
-                summary.first_error, first_code[0] = str(err), err.code()
-
-    def record_failed() -> str | None:
-        """Why the open transaction cannot commit when one of its records failed (None: none did)."""
-        if undelivered[topic][0] or undelivered[dlt][0]:
-            return f"a record failed ({summary.first_error})"
-        return None
-
-    producer = make_producer(settings, **{"delivery.report.only.error": True, "on_delivery": on_failure,
-                                          **transactional_config(transactional_id(identity, state_path)),
-                                          **opts.producer_overrides})
-    txn = Transactions(producer, settings.kafka_bootstrap)
-    # fences an earlier process of this replay (killed, or still running) and aborts its open transaction: the
-    # topics' tails then hold only committed records, and a late request of that process is rejected
-    # the broker is reachable (ensure_topic); the first transactional producer on a broker also waits for it to
-    # create its transaction log, seconds on a busy machine
-    txn.init(max(opts.connect_timeout_s, INIT_TRANSACTIONS_TIMEOUT_S))
-    skip_below, found = state.acked, set()
-    if opts.resume and summary.resumed_from is not None:
-        if scan:
-            topics = [topic] + ([dlt] if dlt else [])
-            found = delivered_after(settings, topics, state.run_id, state.acked)
-        summary.found_in_topic = len(found)
-        note(f"resuming run {state.run_id}: {state.acked} positions done, {len(found)} more found in the topic")
-    txn.begin()
-    produce, poll = producer.produce, producer.poll
-    run_id = state.run_id
-    committed = [0, 0]  # events and dead letters sent in committed transactions
-    began = [time.monotonic()]  # when the open transaction began
-
-    def checkpoint(handled: int, sent_: int) -> None:
-        """Positions < ``handled`` have all been handed to the producer (or skipped): commit them if we can."""
-        overdue = time.monotonic() - began[0] >= COMMIT_AT_LATEST_S
-        if producer.flush(COMMIT_TIMEOUT_S / 2 if overdue else CHECKPOINT_FLUSH_S):
-            return  # still in flight (a slow or restarting broker): a later checkpoint commits them
-        if failure := record_failed():
-            raise TransactionLost(failure)
-        txn.commit(COMMIT_TIMEOUT_S)
-        committed[:] = sent_, summary.dead_lettered
-        summary.acknowledged, summary.dead_letters_acknowledged = committed
-        state.acked = max(state.acked, handled)
-        save_state(state_path, state)
-        txn.begin()
-        began[0] = time.monotonic()
-
-    def send(topic_: str, *args: Any, **kw: Any) -> None:
-        while True:
-            try:
-                produce(topic_, *args, **kw)
-                return
-            except BufferError:  # local queue full: let librdkafka drain it
-                poll(0.05)
-
-    stats = ReadStats()
-    total_bytes = None
-    if paths and not so.loop and all(p.suffix != ".gz" for p in paths):
-        total_bytes = sum(p.stat().st_size for p in paths)
-    if progress is not None and progress.total is None:
-        progress.total = so.limit or total_bytes
-    by_events = so.limit is not None
-
-    start = time.monotonic()
-    last_save = start
-    first_ts, last_ts = _NEVER, -_NEVER  # event time range of the records sent (sentinels until the first)
-    exhausted = False
-
-    def clock() -> int | None:
-        return last_ts if last_ts != -_NEVER else None
-
-    def tick(handled: int) -> None:
-        """Between lines: positions < ``handled`` are handled."""
-        nonlocal last_save
-        now = time.monotonic()
-        if progress is not None and progress.due():
-            progress.update(summary, summary.sent if by_events else stats.bytes, clock())
-        if now - last_save >= opts.state_every_s:
-            checkpoint(handled, summary.sent)
-            last_save = time.monotonic()
-        if opts.duration_s is not None and now - start >= opts.duration_s:
-            stop.set("duration")
-
-    def wait(seconds: float, handled: int) -> None:
-        deadline = time.monotonic() + seconds
-        while stop.reason is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            poll(min(left, 0.05))
-            tick(handled)
-
-    sent = 0
-    pos = -1
-    hdr = run_id.encode() + b":"
-    paced = pacer.paced
-    duration_s = opts.duration_s
-    try:
-        for pos, action, ts, raw, verdict, origin, lineno in items(source, so, stats):
-            if not pos & 1023:  # every 1024 lines: delivery reports, progress, checkpoint, stop (at most ~20 ms late)
-                if not pos:  # the clock (rate, --duration, events/s) starts with the first line, not with start-up
-                    start = time.monotonic()
-                summary.sent = sent
-                poll(0)
-                tick(pos)
-                if stop.reason is not None:
-                    break
-            if pos < skip_below or (found and pos in found):
-                continue
-            if action == "send":
-                if paced:
-                    delay = pacer.delay(ts)
-                    if delay > 0:
-                        summary.sent = sent
-                        wait(delay, pos)  # checks --duration while it waits
-                    elif duration_s is not None and time.monotonic() - start >= duration_s:
-                        stop.set("duration")  # behind schedule (e.g. after a checkpoint): no wait, check here
-                    if stop.reason is not None:
-                        break
-                event = verdict[1]
-                key = event["userId"] or hidden_key(event)
-                try:  # the hot path: one call, no wrapper, no per-record callback, no keyword arguments
-                    produce(topic, raw, key, ANY_PARTITION, None, None, ts, [(HEADER, hdr + b"%d" % pos)])
-                except BufferError:
-                    send(topic, raw, key, ANY_PARTITION, None, None, ts, [(HEADER, hdr + b"%d" % pos)])
-                sent += 1
-                if ts > last_ts:
-                    last_ts = ts
-                if ts < first_ts:
-                    first_ts = ts
-            elif action == "invalid":
-                reason, detail = verdict[2], verdict[3]
-                summary.skipped[reason or "invalid"] += 1
-                if dlt:
-                    send(dlt, raw, None,
-                         headers=[("reason", reason or ""), ("detail", (detail or "")[:200]),
-                                  ("source", origin), ("lineno", str(lineno)),
-                                  (HEADER, hdr + b"%d" % pos)])
-                    summary.dead_lettered += 1
-            else:
-                summary.skipped[OUTSIDE_WINDOW] += 1
-        else:
-            exhausted = stop.reason is None
-            pos += 1  # every position was handled
-        handled = pos  # positions < handled were handed to the producer or skipped
-        summary.sent = sent
-
-        deadline = time.monotonic() + opts.flush_timeout_s
-        while len(producer) and time.monotonic() < deadline:
-            producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
-            if progress is not None and progress.due():
-                progress.update(summary, summary.sent if by_events else stats.bytes, clock())
-        if failure := record_failed():
-            raise TransactionLost(failure)
-        if len(producer):
-            raise TransactionLost(f"{len(producer)} records still unconfirmed after {opts.flush_timeout_s:g} s")
-        txn.commit(COMMIT_TIMEOUT_S)
-        committed[:] = sent, summary.dead_lettered
-        state.acked = max(state.acked, handled)
-    except (TransactionLost, KafkaException) as exc:
-        # the open transaction cannot commit: abort it (its records are purged or hidden from read_committed
-        # readers) and stop; the state file keeps the last commit, where --resume continues
-        try:
-            poll(0)  # serve the delivery reports still queued: a failed record is the likelier cause
-        except KafkaException:
-            pass
-        failed = record_failed()
-        cause = failed or _one_line(exc)
-        if (first_code[0] if failed else _code(exc)) in _FENCED:
-            cause = (f"the broker aborted the transaction ({cause}): it stayed open longer than the transaction "
-                     f"timeout (a long broker outage?), or another replay of the same input took it over")
-        summary.aborted = cause
-        exhausted = False
-        txn.abort()
-    summary.sent = sent
-    if sent:
-        summary.first_ts, summary.last_ts = first_ts, last_ts
-    summary.acknowledged, summary.dead_letters_acknowledged = committed
-    summary.elapsed_s = time.monotonic() - start
-    summary.lines_read = stats.lines
-    summary.out_of_order = stats.out_of_order
-    summary.stopped_by = stop.reason
-    state.complete = exhausted
-    save_state(state_path, state)
-    if progress is not None:
-        progress.update(summary, summary.sent if by_events else stats.bytes, clock())
-        progress.close()
-    return summary
+    return Replay(opts, settings, stop, progress, note).run()
 
 
 def _code(exc: BaseException) -> int | None:

@@ -1,9 +1,9 @@
 """Per-line validity at producer speed, with exactly the verdicts of ``contracts.validation.classify``.
 
-``classify`` builds a fresh JSON decoder on every call and checks fields one function call at a time:
-about 20 us a line, which alone would cap replay near 50,000 events/s on one core. Almost every line is
-a well-formed event, so :func:`line_verdict` decodes with orjson (a C decoder, ~4x faster than the
-standard library's) and checks field types with one cached lookup per type signature; whenever anything
+``classify`` builds a fresh JSON decoder on every call and checks fields one function call at a time,
+which alone would cap the replay's rate (figures: docs/benchmarks.md). Almost every line is a well-formed
+event, so :func:`line_verdict` decodes with orjson (a C decoder, several times faster than the standard
+library's) and checks field types with one cached lookup per type signature; whenever anything
 looks unusual it falls back to ``classify`` itself, so reasons and details for bad lines come from the
 contract.
 
@@ -21,12 +21,12 @@ decodes every accepted line exactly as ``json`` does.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from orjson import loads as _loads
 
 from contracts.schema import FIELDS, MAX_LINE_BYTES, PAGES, TS_MAX_MS, TS_MIN_MS
-from contracts.validation import Status, classify
+from contracts.validation import classify
 
 _PAGES = frozenset(PAGES)
 _NONE = type(None)
@@ -59,16 +59,7 @@ def _signature_verdict(sig: tuple) -> tuple[str, ...] | None:
     return tuple(name for name, t in present.items() if t is float)
 
 
-class Quick(NamedTuple):
-    """A verdict with named fields: what :func:`quick_verdict` returns."""
-
-    status: Status
-    event: dict[str, Any] | None
-    reason: str | None = None
-    detail: str | None = None
-
-
-#: a verdict as a plain tuple, laid out as :class:`Quick`: (status, event, reason, detail)
+#: a verdict as a plain tuple: (status, event, reason, detail), as ``contracts.validation.Verdict``'s fields
 Verdict = tuple
 
 
@@ -81,7 +72,7 @@ def line_verdict(raw: bytes) -> Verdict:
     """The verdict ``classify(raw)`` would give, decided fast for ordinary lines, as a plain tuple.
 
     The replay's hot path reads it by index: a plain tuple is built with one instruction, where a
-    NamedTuple (even through ``tuple.__new__``) costs ~0.5 us more a line.
+    NamedTuple (even through ``tuple.__new__``) costs a Python call more a line.
     """
     if len(raw) > MAX_LINE_BYTES:
         return _slow(raw)
@@ -104,8 +95,3 @@ def line_verdict(raw: bytes) -> Verdict:
         if not -_BIG < event[name] < _BIG:  # also false for inf and nan
             return _slow(raw)
     return ("valid" if event.get("userId") else "hidden", event, None, None)
-
-
-def quick_verdict(raw: bytes) -> Quick:
-    """:func:`line_verdict` with named fields."""
-    return Quick._make(line_verdict(raw))

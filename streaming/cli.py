@@ -13,18 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from contracts.redaction import redact_url
 from contracts.settings import Settings, SettingsError
-
-
-def _redact(url: str) -> str:
-    """The URL for logs and errors: a password in it (redis://user:pw@host) must never reach a log."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    return url if parts.password is None else url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -87,30 +77,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RedisError as exc:
-        print(f"error: Redis at {_redact(settings.redis_url)} is not reachable: {exc}", file=sys.stderr)
+        print(f"error: Redis at {redact_url(settings.redis_url)} is not reachable: {exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    queries = job.start()
+    query = job.start()
     job.mark_started()
     logging.getLogger("streaming").info("streaming from %s topic %s into %s", settings.kafka_bootstrap,
-                                         settings.topic, _redact(settings.redis_url))
+                                         settings.topic, redact_url(settings.redis_url))
     failed = False
     try:
-        while not stop.is_set() and any(q.isActive for q in queries):
-            if any(q.exception() for q in queries):
+        while not stop.is_set() and query.isActive:
+            if query.exception():
                 break
             stop.wait(1.0)
             try:
                 job.publish_progress()
             except Exception as exc:  # health is informative; never stop scoring for it
                 logging.getLogger("streaming").debug("progress not published: %s", exc)
-        for q in queries:
-            if q.exception():
-                failed = True
-                print(f"error: query {q.name} failed: {str(q.exception()).splitlines()[0]}", file=sys.stderr)
+        if query.exception():
+            failed = True
+            print(f"error: query {query.name} failed: {str(query.exception()).splitlines()[0]}", file=sys.stderr)
     finally:
         job.stop()
         try:

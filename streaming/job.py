@@ -2,10 +2,11 @@
 
 Kafka records -> parse and classify (Spark SQL, ``contracts.parsing``) -> ``groupBy(kind, userId).agg(<shared raw
 aggregates>)`` kept in Spark's state store (update mode, checkpointed) -> ``foreachBatch``, one Spark job: the
-updated users' features as of the event-time clock (:mod:`streaming.clock`), risk and SHAP drivers computed on the
+updated users' features as of the event-time clock (:mod:`streaming.health`), risk and SHAP drivers computed on the
 executors (``mapInPandas``) and written to Redis idempotently; then the updated per-kind counts (hidden events,
-dead letters by reason) into the stream-health hash, and the batch's dead letters and new users' names read again
-from Kafka when there are any (:mod:`streaming.intake`). Each record is read and parsed once.
+dead letters by reason) into the stream-health hash (:mod:`streaming.health`), and the batch's dead letters
+(:mod:`streaming.rereads`) and new users' names (:mod:`streaming.profiles`) read again from Kafka when there are
+any. Each record is read and parsed once by the query.
 """
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from pyspark.sql.streaming import StreamingQuery
 
 from contracts.artifact import ArtifactError, ModelArtifact, latest_version, load_artifact
 from contracts.features import raw_aggregate_columns
-from contracts.redis_keys import RedisKeys
-from contracts.settings import Settings
 from contracts.parsing import classify_records
-from streaming import intake
-from streaming.clock import advance_clock, clock_before
-from streaming.redis_sink import connect, with_retry
+from contracts.redis_client import connect, with_retry
+from contracts.redis_keys import ModelInfo, RedisKeys
+from contracts.settings import Settings
+from streaming import kinds, offsets, profiles, rereads
+from streaming.health import MAX_DEAD_LETTERS_PER_BATCH, HealthWriter
 from streaming.scoring import RESULT_SCHEMA, ScoreContext, score_partitions
 
 log = logging.getLogger("streaming")
@@ -70,10 +71,11 @@ class StreamingJob:
         self.settings = options.settings
         self.keys = RedisKeys(self.settings.redis_prefix)
         self.redis = connect(self.settings.redis_url, **self.settings.redis_kwargs())
+        self.health = HealthWriter(self.redis, self.keys)
         self.artifact: ModelArtifact = self._load_model()
         self.epoch_ms = epoch_for(options.checkpoint_dir, self.artifact.epoch_ms)
         self.checkpoint_id = checkpoint_id(options.checkpoint_dir)
-        self.queries: list[StreamingQuery] = []
+        self.query: StreamingQuery | None = None
 
     # ---- model ---------------------------------------------------------------------------------------
     def _load_model(self) -> ModelArtifact:
@@ -82,13 +84,11 @@ class StreamingJob:
         return artifact
 
     def _publish_model(self, a: ModelArtifact) -> None:
-        mapping = {
-            "version": a.version, "threshold": repr(float(a.threshold)), "metrics": json.dumps(a.metrics),
-            "features": json.dumps(list(a.feature_names)), "global_importance": json.dumps(a.global_importance),
-            "artifact_dir": str(Path(a.path).resolve()), "horizon_days": str(a.horizon_days),
-            "loaded_at": str(int(time.time() * 1000)),
-        }
-        with_retry(lambda: self.redis.hset(self.keys.model, mapping=mapping))
+        info = ModelInfo(version=a.version, threshold=float(a.threshold), metrics=a.metrics,
+                         features=list(a.feature_names), global_importance=a.global_importance,
+                         artifact_dir=str(Path(a.path).resolve()), horizon_days=str(a.horizon_days),
+                         loaded_at=int(time.time() * 1000))
+        with_retry(lambda: self.redis.hset(self.keys.model, mapping=info.to_hash()))
 
     def maybe_reload_model(self) -> None:
         """Pick up a new ``latest`` artifact between batches, without restarting the query."""
@@ -103,7 +103,7 @@ class StreamingJob:
             self._publish_model(artifact)
             log.info("model %s loaded", version)
 
-    # ---- queries -------------------------------------------------------------------------------------
+    # ---- the query ---------------------------------------------------------------------------------------
     def _source(self) -> DataFrame:
         s = self.settings
         reader = self.spark.readStream.format("kafka").options(**s.spark_kafka_options())
@@ -120,14 +120,13 @@ class StreamingJob:
             return {"availableNow": True}
         return {"processingTime": f"{self.settings.trigger_seconds} seconds"}
 
-    def start(self) -> list[StreamingQuery]:
-        grouped = intake.grouping(classify_records(self._source()))
-        users = grouped.groupBy(intake.KIND, "userId").agg(*raw_aggregate_columns(self.epoch_ms),
-                                                            intake.position_column())
-        scores = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._batch)
-                  .option("checkpointLocation", str(self._checkpoint)).trigger(**self._trigger()).start())
-        self.queries = [scores]
-        return self.queries
+    def start(self) -> StreamingQuery:
+        grouped = kinds.grouping(classify_records(self._source()))
+        users = grouped.groupBy(kinds.KIND, "userId").agg(*raw_aggregate_columns(self.epoch_ms),
+                                                           kinds.position_column())
+        self.query = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._batch)
+                      .option("checkpointLocation", str(self._checkpoint)).trigger(**self._trigger()).start())
+        return self.query
 
     @property
     def _checkpoint(self) -> Path:
@@ -145,21 +144,15 @@ class StreamingJob:
         result = self._score(batch, batch_id)
         laps = [time.monotonic()]  # where a batch's time goes, for the log: the job, the rest
         unnamed = result.pop("unnamed")
-        events_in = intake.record_counts(self.redis, self.keys, result["kinds"])
-        if any(k.startswith(intake.INVALID) for k in result["kinds"]):
+        events_in = self.health.record_counts(result["kinds"])
+        if any(kinds.is_invalid(k) for k in result["kinds"]):
             self._dead_letters(batch_id)
         if unnamed:
-            profiles = intake.fetch_profiles(self.settings.librdkafka_consumer_config(), self.settings.topic,
-                                             unnamed)
-            intake.write_profiles(self.redis, self.keys, profiles)
+            found = profiles.fetch_profiles(self.settings.librdkafka_consumer_config(), self.settings.topic, unnamed)
+            profiles.write_profiles(self.redis, self.keys, found)
         laps.append(time.monotonic())
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        health = {"batch_id": batch_id, "batch_ms": elapsed_ms, "last_batch_wall_ms": int(time.time() * 1000),
-                  "last_batch_users": result["scored"]}
-        pipe = self.redis.pipeline()
-        pipe.hset(self.keys.health, mapping=health)
-        pipe.hincrby(self.keys.health, "users_scored", result["written"])
-        with_retry(pipe.execute)
+        self.health.record_batch(batch_id, elapsed_ms, result["scored"], result["written"])
         job_ms, rest_ms = (int((b - a) * 1000) for a, b in zip([started] + laps, laps))
         log.info("batch %d: %d users scored, %d written, %d alerts, clock %s, %d events in, %d ms (aggregate and "
                  "score %d, counts/dead letters/names %d)", batch_id, result["scored"], result["written"],
@@ -175,7 +168,7 @@ class StreamingJob:
         """
         self.maybe_reload_model()
         tag = f"{self.checkpoint_id}:{batch_id}"
-        before = clock_before(self.redis, self.keys, tag)
+        before = self.health.clock_before(tag)
         s = self.settings
         ctx = ScoreContext(
             model_dir=str(self.opts.model_dir), model_version=self.artifact.version, clock_ms=before,
@@ -183,71 +176,50 @@ class StreamingJob:
             redis_prefix=s.redis_prefix, hysteresis=s.alert_hysteresis, alert_maxlen=s.alert_stream_maxlen,
             top_drivers=s.top_drivers)
         rows = batch.mapInPandas(score_partitions(ctx), RESULT_SCHEMA).collect()
-        kinds: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for r in rows:
             for kind, n in (r["kinds"] or {}).items():
-                kinds[kind] = kinds.get(kind, 0) + int(n)
+                counts[kind] = counts.get(kind, 0) + int(n)
         latest = max((r["max_ts"] for r in rows if r["max_ts"] is not None), default=None)
-        clock = before if latest is None else advance_clock(self.redis, self.keys, latest)
+        clock = before if latest is None else self.health.advance_clock(latest)
         return {"scored": sum(r["scored"] for r in rows), "written": sum(r["written"] for r in rows),
-                "alerts": sum(r["alerts"] for r in rows), "kinds": kinds, "clock": clock,
+                "alerts": sum(r["alerts"] for r in rows), "kinds": counts, "clock": clock,
                 "unnamed": [(u["userId"], u["position"]) for r in rows for u in r["unnamed"]]}
 
     def _dead_letters(self, batch_id: int) -> None:
         """The batch's invalid records, read again from Kafka over the batch's offsets, to the dead-letter sink."""
-        start, end = intake.batch_offsets(self._checkpoint, batch_id)
+        start, end = offsets.batch_offsets(self._checkpoint, batch_id)
         options = self.settings.spark_kafka_options()
-        invalid = intake.dead_letters(intake.read_batch(self.spark, options, start, end))
+        invalid = rereads.dead_letters(rereads.read_batch(self.spark, options, start, end))
         dead: list = []
         if self.opts.dead_letter_sink == "kafka":
-            intake.write_dead_letters_to_kafka(invalid, self.settings.spark_kafka_options(sink=True),
-                                               self.settings.dead_letter_topic)
+            rereads.write_dead_letters_to_kafka(invalid, self.settings.spark_kafka_options(sink=True),
+                                                self.settings.dead_letter_topic)
         else:
             dead = [(r["value"], r["reason"], r["partition"], r["offset"])
-                    for r in invalid.limit(intake.MAX_DEAD_LETTERS_PER_BATCH).collect()]
-        intake.record_dead_letters(self.redis, self.keys, batch_id, dead, self.settings.alert_stream_maxlen)
+                    for r in invalid.limit(MAX_DEAD_LETTERS_PER_BATCH).collect()]
+        self.health.record_dead_letters(batch_id, dead, self.settings.alert_stream_maxlen)
 
     # ---- health --------------------------------------------------------------------------------------
     def publish_progress(self) -> None:
-        """Stream health from the queries' progress: events/s, lag behind Kafka, batch duration."""
-        fields: dict[str, str] = {}
-        for q in self.queries:
-            p = q.lastProgress
-            if not p:
-                continue
-            fields["events_per_s"] = f"{p.get('processedRowsPerSecond') or 0.0:.1f}"
-            fields["input_per_s"] = f"{p.get('inputRowsPerSecond') or 0.0:.1f}"
-            fields["lag"] = str(_lag(p))
-            fields["trigger_ms"] = str((p.get("durationMs") or {}).get("triggerExecution", 0))
-            log.debug("batch %s progress: %d rows, durations %s", p.get("batchId"), p.get("numInputRows") or 0,
-                      json.dumps(p.get("durationMs") or {}, sort_keys=True))
-        if fields:
-            with_retry(lambda: self.redis.hset(self.keys.health, mapping=fields), retry_for_s=5)
+        """Stream health from the query's last progress: events/s, lag behind Kafka, trigger duration."""
+        p = self.query.lastProgress if self.query is not None else None
+        if not p:
+            return
+        self.health.record_progress(events_per_s=float(p.get("processedRowsPerSecond") or 0.0),
+                                    input_per_s=float(p.get("inputRowsPerSecond") or 0.0), lag=offsets.lag(p),
+                                    trigger_ms=int((p.get("durationMs") or {}).get("triggerExecution", 0)))
+        log.debug("batch %s progress: %d rows, durations %s", p.get("batchId"), p.get("numInputRows") or 0,
+                  json.dumps(p.get("durationMs") or {}, sort_keys=True))
 
     def mark_started(self) -> None:
-        """Record when the queries started (the benchmark measures from here, excluding Spark's start-up)."""
-        with_retry(lambda: self.redis.hset(self.keys.health, "query_started_ms", int(time.time() * 1000)))
+        """Record when the query started (the benchmark measures from here, excluding Spark's start-up)."""
+        self.health.mark_started()
 
     def stop(self) -> None:
-        for q in self.queries:
-            try:
-                q.stop()
-            except Exception:  # stopping is best effort on shutdown
-                log.debug("query stop failed", exc_info=True)
-
-
-def _lag(progress: dict) -> int:
-    """Records in Kafka not yet read: latest offsets minus the batch's end offsets, over all partitions."""
-    total = 0
-    for src in progress.get("sources") or []:
-        latest, end = _offsets(src.get("latestOffset")), _offsets(src.get("endOffset"))
-        for key, value in latest.items():
-            total += max(0, value - end.get(key, 0))
-    return total
-
-
-def _offsets(raw) -> dict[str, int]:
-    if not raw:
-        return {}
-    data = json.loads(raw) if isinstance(raw, str) else raw
-    return {f"{t}:{p}": int(o) for t, parts in data.items() for p, o in parts.items()}
+        if self.query is None:
+            return
+        try:
+            self.query.stop()
+        except Exception:  # stopping is best effort on shutdown
+            log.debug("query stop failed", exc_info=True)

@@ -2,11 +2,11 @@
 
 Spark hands each Python worker the updated users' raw aggregates as pandas frames (``mapInPandas``); this
 module turns them into features (the shared ``contracts.features.model_features``), risk and SHAP drivers,
-all vectorised, and writes them through :class:`streaming.redis_sink.UserWriter`. Nothing here runs per event.
+all vectorised, as :class:`contracts.redis_keys.UserScore` records written by :class:`contracts.user_writer.UserWriter`.
+Nothing here runs per event.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -16,22 +16,20 @@ import numpy as np
 import pandas as pd
 
 from contracts.artifact import ModelArtifact, load_artifact
-from contracts.features import FEATURE_LABELS, model_features
-from contracts.redis_keys import RedisKeys, band_for
-from streaming.redis_sink import UserWrite, UserWriter, connect
+from contracts.drivers import top_drivers
+from contracts.features import model_features
+from contracts.redis_client import connect
+from contracts.redis_keys import RedisKeys, UserScore, band_for
+from contracts.user_writer import UserWriter
+from streaming.kinds import KIND, POSITION
 
 #: Schema of what each scoring task returns to the driver: one row per partition, with how many users were scored,
-#: written (see :class:`streaming.redis_sink.Written`) and crossed the threshold; the users whose hash has no
+#: written (see :class:`contracts.user_writer.Written`) and crossed the threshold; the users whose hash has no
 #: display name yet, with their latest Kafka position; the cumulative count of each other kind of record (hidden,
 #: invalid:<reason>) updated in the partition; and the latest event time among its users (null: none). One row
 #: per partition, not per user, so the driver collects a handful of rows in the same stage.
 RESULT_SCHEMA = ("scored long, written long, alerts long, "
                  "unnamed array<struct<userId: string, position: long>>, kinds map<string, long>, max_ts long")
-#: The grouping column that sets apart the rows that are not a user's valid event (hidden, invalid:<reason>; see
-#: streaming.intake.grouping): null for users.
-KIND = "kind"
-#: The raw-aggregate column with the user's latest Kafka position (see streaming.intake), passed through.
-POSITION = "last_position"
 
 
 @dataclass(frozen=True)
@@ -55,56 +53,37 @@ def _artifact(model_dir: str, version: str) -> ModelArtifact:
 
 
 @lru_cache(maxsize=4)
-def _client(url: str, kwargs: tuple[tuple[str, object], ...]):
-    return connect(url, **dict(kwargs))
+def _writer(url: str, kwargs: tuple[tuple[str, object], ...], prefix: str, threshold: float, hysteresis: float,
+            alert_maxlen: int) -> UserWriter:
+    """One writer (client and registered script) per executor process and model threshold."""
+    return UserWriter(connect(url, **dict(kwargs)), RedisKeys(prefix), threshold, hysteresis, alert_maxlen)
 
 
-def top_drivers(shap: np.ndarray, values: np.ndarray, names: list[str], k: int) -> list[str]:
-    """Per row, a JSON list: the ``k`` features raising risk most (descending), then the one lowering it most."""
-    order = np.argsort(-shap, axis=1, kind="stable")
-    lowest = np.argmin(shap, axis=1)
-    out = []
-    for i in range(shap.shape[0]):
-        drivers = [int(j) for j in order[i, :k] if shap[i, j] > 0]
-        if shap[i, lowest[i]] < 0:
-            drivers.append(int(lowest[i]))
-        out.append(json.dumps([
-            {"feature": names[j], "label": FEATURE_LABELS.get(names[j], names[j].replace("_", " ")),
-             "value": float(values[i, j]), "contribution": float(shap[i, j])} for j in drivers
-        ]))
-    return out
+def _dict_rows(matrix: np.ndarray, names: list[str]) -> list[dict[str, float]]:
+    return [dict(zip(names, row)) for row in matrix.tolist()]
 
 
-def _json_rows(matrix: np.ndarray, names: list[str]) -> list[str]:
-    return [json.dumps(dict(zip(names, map(float, row)))) for row in matrix]
-
-
-def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -> list[UserWrite]:
-    """Features, risk and drivers for a frame of raw aggregates: one write per row, in the frame's order."""
+def score_frame(raw: pd.DataFrame, ctx: ScoreContext, artifact: ModelArtifact) -> list[UserScore]:
+    """Features, risk and drivers for a frame of raw aggregates: one record per row, in the frame's order."""
     features = model_features(raw, ctx.clock_ms, ctx.epoch_ms)
     X = features[list(artifact.feature_names)]
     risk, shap = artifact.predict_and_explain(X)
     names = list(artifact.feature_names)
-    values = X.to_numpy(dtype=float)
-    drivers = top_drivers(shap, values, names, ctx.top_drivers)
-    feature_json = _json_rows(features.to_numpy(dtype=float), list(features.columns))
-    shap_json = _json_rows(shap, names)
-    scored_at = str(int(time.time() * 1000))
-    writes = []
-    for i, row in enumerate(raw.itertuples(index=False)):
-        churn_ts = getattr(row, "churn_ts", None)
-        churn_ts = None if churn_ts is None or pd.isna(churn_ts) else int(churn_ts)
-        level = str(row.level or "")
-        fields = {
-            "risk": repr(float(risk[i])), "band": band_for(float(risk[i]), artifact.threshold),
-            "drivers": drivers[i], "features": feature_json[i], "level": level,
-            "gender": str(row.gender or ""), "n_events": str(int(row.n_events)),
-            "last_ts": str(int(row.last_ts)), "as_of": str(ctx.clock_ms), "model_version": artifact.version,
-            "scored_at": scored_at,
-        }
-        writes.append(UserWrite(str(row.userId), ctx.clock_ms, int(row.n_events), float(risk[i]), level,
-                                churn_ts, shap_json[i], fields))
-    return writes
+    drivers = top_drivers(shap, X.to_numpy(dtype=float), names, ctx.top_drivers)
+    feature_rows = _dict_rows(features.to_numpy(dtype=float), list(features.columns))
+    shap_rows = _dict_rows(np.asarray(shap, dtype=float), names)
+    risks = np.asarray(risk, dtype=float).tolist()
+    churn = raw["churn_ts"] if "churn_ts" in raw else pd.Series([None] * len(raw))
+    churn_ts = [None if pd.isna(c) else int(c) for c in churn]
+    scored_at = int(time.time() * 1000)
+    return [
+        UserScore(user_id=str(uid), risk=risks[i], band=band_for(risks[i], artifact.threshold), drivers=drivers[i],
+                  features=feature_rows[i], shap=shap_rows[i], level=str(level or ""), gender=str(gender or ""),
+                  n_events=int(n), last_ts=int(last), as_of=ctx.clock_ms, model_version=artifact.version,
+                  scored_at=scored_at, churned_ts=churn_ts[i])
+        for i, (uid, level, gender, n, last) in enumerate(zip(raw["userId"], raw["level"], raw["gender"],
+                                                             raw["n_events"], raw["last_ts"]))
+    ]
 
 
 def score_partitions(ctx: ScoreContext):
@@ -129,8 +108,8 @@ def score_partitions(ctx: ScoreContext):
         latest = int(raw["last_ts"].max())
         ctx_p = replace(ctx, clock_ms=max(ctx.clock_ms, latest))
         artifact = _artifact(ctx.model_dir, ctx.model_version)
-        writer = UserWriter(_client(ctx.redis_url, ctx.redis_kwargs), RedisKeys(ctx.redis_prefix),
-                            artifact.threshold, ctx.hysteresis, ctx.alert_maxlen)
+        writer = _writer(ctx.redis_url, ctx.redis_kwargs, ctx.redis_prefix, artifact.threshold, ctx.hysteresis,
+                         ctx.alert_maxlen)
         writes = score_frame(raw, ctx_p, artifact)
         written = writer.write(writes)
         codes = np.fromiter((w.code for w in written), dtype="int32", count=len(written))

@@ -134,11 +134,13 @@ def point_in_time(spark, partials, epoch_ms: int, days: list[int], horizon_days:
 
 
 def whole_history(partials, epoch_ms: int) -> PointInTime:
-    """The original project's set: each user's whole history, features as of their last event, label
-    "ever cancelled". A baseline only: churners' logs stop early, so span and tenure carry the label."""
+    """The original project's set: each user's whole history, features as of their last activity (the last
+    event that is not a label page), label "ever cancelled". A baseline only: churners' logs stop early, so span
+    and tenure carry the label. As of the cancellation itself instead, the seconds between the last activity
+    and the confirmation would tell every churner apart, and the model would learn nothing else."""
     raw = rebased(partials, epoch_ms).groupBy("userId").agg(*FT.merge_aggregate_columns()).toPandas()
     raw = raw.sort_values("userId", kind="stable").reset_index(drop=True)
-    as_of = raw["last_ts"].to_numpy(dtype="int64")
+    as_of = raw["last_activity_ts"].fillna(raw["last_ts"]).to_numpy(dtype="int64")
     X = FT.model_features(raw, as_of, epoch_ms)
     y = raw["churn_ts"].notna().to_numpy(dtype=int)
     return PointInTime(raw, X, y, raw["userId"].astype(str).to_numpy(), as_of)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +15,28 @@ def add_parser(subparsers) -> None:
                               description="Simulate users, sessions and pages with eventsim's model and a "
                                           "mixture of cohorts; write JSON lines sorted by ts (.gz if OUT ends "
                                           "with .gz) and the latent truth beside it (<name>.truth.jsonl).")
+    add_simulation_args(p)
+    p.add_argument("--out", required=True, help="output file (.json, .jsonl, or .gz)")
+    p.set_defaults(run=run)
+
+
+def add_simulation_args(p: argparse.ArgumentParser) -> None:
+    """What to simulate: the options `generate` and `simulate` share (defaults from ``producer.simulator.config``)."""
+    from producer.simulator.config import DEFAULT_GROWTH, DEFAULT_PAID_WEIGHT
+
     p.add_argument("--users", type=int, default=225, help="initial users (default 225)")
     p.add_argument("--days", type=int, default=63, help="days simulated (default 63)")
     p.add_argument("--start", default="2018-10-01", help="first day, YYYY-MM-DD, 00:00 UTC (default 2018-10-01)")
-    p.add_argument("--growth", type=float, default=None, help="compound annual growth of users (default 0.2)")
+    p.add_argument("--growth", type=float, default=None,
+                   help=f"compound annual growth of users (default {DEFAULT_GROWTH:g})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cohorts", default="default",
                    help="cohort mix name=weight,... (names: Accordion, Banjo..Lute, Marimba..Zither); "
                         "default: the mix calibrated to the mini log")
     p.add_argument("--paid-weight", type=float, default=None,
-                   help="initial users' paid weight against free 10 (default 6; eventsim's template: 2)")
+                   help=f"initial users' paid weight against free 10 (default {DEFAULT_PAID_WEIGHT:g}; "
+                        f"eventsim's template: 2)")
     p.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
-    p.add_argument("--out", required=True, help="output file (.json, .jsonl, or .gz)")
-    p.set_defaults(run=run)
 
 
 def build_config(args: argparse.Namespace):
@@ -69,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
     secs = time.perf_counter() - t0
     print(f"wrote {result.events:,} events of {result.users:,} users ({result.churned:,} churned) to "
           f"{result.path} in {secs:.1f} s ({result.events / max(secs, 1e-9):,.0f} events/s); truth: "
-          f"{result.truth_path}", file=sys.stderr)
+          f"{result.truth_path}")
     return 0

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 from typing import Iterator
 
+from producer.commands.generate import add_simulation_args, build_config
 from producer.commands.replay import add_send_args, execute, options_from, settings_from
 from producer.merge import Merged, ReadStats
 from producer.verdicts import line_verdict
@@ -19,15 +20,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("simulate", help="simulate Sparkify users straight into Kafka",
                               description="Run the simulator (eventsim's model, see `generate`) and send its "
                                           "events to Kafka in event-time order, like `replay`.")
-    p.add_argument("--users", type=int, default=225, help="initial users (default 225)")
-    p.add_argument("--days", type=int, default=63, help="days simulated (default 63)")
-    p.add_argument("--start", default="2018-10-01", help="first day, YYYY-MM-DD, 00:00 UTC (default 2018-10-01)")
-    p.add_argument("--growth", type=float, default=None, help="compound annual growth of users (default 0.2)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cohorts", default="default", help="cohort mix name=weight,... (see `generate --help`)")
-    p.add_argument("--paid-weight", type=float, default=None,
-                   help="initial users' paid weight against free 10 (default 2)")
-    p.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
+    add_simulation_args(p)
     add_send_args(p)
     p.set_defaults(run=run)
 
@@ -46,8 +39,6 @@ def simulator_source(config):
 
 
 def run(args: argparse.Namespace) -> int:
-    from producer.commands.generate import build_config
-
     config = build_config(args)
     settings = settings_from(args)
     identity = {k: (str(v) if not isinstance(v, (int, float, str, dict)) else v)

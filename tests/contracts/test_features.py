@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import features as FT
+from tests.support.features import batch_raw_aggregates
 from tests.training.fakelog import DAY_MS, START_MS, hidden_event, make_log, user_event
 
 EPOCH = START_MS
@@ -82,14 +83,12 @@ def test_aggregates_match_a_hand_count(spark):
            user_event(u, t0 + 4000, "NextSong", 1, 4, "paid", length=50.5, first="Bo", last="Ray"),
            user_event(u, t0 + DAY_MS, "Cancel", 2, 0, "paid"),
            user_event(u, t0 + DAY_MS + 1000, "Cancellation Confirmation", 2, 1, "paid", auth="Cancelled")]
-    raw = _by_user(FT.batch_raw_aggregates(_events_df(spark, evs), t0 + 4000, EPOCH)).loc[u]
+    raw = _by_user(batch_raw_aggregates(_events_df(spark, evs), t0 + 4000, EPOCH)).loc[u]
     assert (raw.n_events, raw.n_nextsong, raw.n_thumbs_down, raw.session_starts) == (5, 2, 1, 1)
     assert (raw.first_ts, raw.last_ts, raw.level) == (t0, t0 + 4000, "paid")
-    profile = _events_df(spark, evs[:5]).groupBy("userId").agg(*FT.profile_columns()).first()
-    assert (profile["name"], profile["location"]) == ("Bo Ray", "Austin, TX")  # the latest name wins
     assert raw.listen_s == pytest.approx(150.5) and pd.isna(raw.churn_ts)
     assert raw.dk7_songs == pytest.approx(math.exp(1000 / (7 * DAY_MS) + 1 / 7) + math.exp(4000 / (7 * DAY_MS) + 1 / 7))
-    later = _by_user(FT.batch_raw_aggregates(_events_df(spark, evs), t0 + 2 * DAY_MS, EPOCH)).loc[u]
+    later = _by_user(batch_raw_aggregates(_events_df(spark, evs), t0 + 2 * DAY_MS, EPOCH)).loc[u]
     assert later.churn_ts == t0 + DAY_MS + 1000 and later.n_events == 7
 
 
@@ -118,7 +117,7 @@ def test_aggregates_run_in_a_streaming_groupby(spark, tmp_path):
          .foreachBatch(collect).option("checkpointLocation", str(tmp_path / "ck")).trigger(availableNow=True).start())
     q.awaitTermination(120)
     streamed = pd.DataFrame(seen).T.sort_index()[list(FT.RAW_COLUMNS)]
-    batch = _by_user(FT.batch_raw_aggregates(_events_df(spark, events), 2**62, EPOCH))
+    batch = _by_user(batch_raw_aggregates(_events_df(spark, events), 2**62, EPOCH))
     _assert_same(streamed, batch)
 
 
@@ -183,12 +182,28 @@ def test_decayed_counts_fall_with_time_and_trend_reads_recent_activity():
     assert f_later.loc[0, "songs_recent_per_day"] == pytest.approx(100 / 7 / math.e)
 
 
-def test_label_pages_do_not_move_features():
-    raw = _raw_frame(3, 4)
-    other = raw.copy()
-    other["churn_ts"] = other["last_ts"]
-    pd.testing.assert_frame_equal(FT.model_features(raw, START_MS + 50 * DAY_MS, EPOCH),
-                                  FT.model_features(other, START_MS + 50 * DAY_MS, EPOCH))
+@pytest.mark.integration
+def test_label_pages_do_not_move_features(spark):
+    """A Cancel, or a Cancel and its confirmation, before the cutoff changes no feature of any user (they only
+    move n_events, last_ts and churn_ts, which the Redis writer reads and no feature does)."""
+    events, _ = make_log(8, 6, seed=11)
+    cutoff = START_MS + 5 * DAY_MS
+    before = [e for e in events if e["userId"] and e["ts"] <= cutoff - 60_000 and e["page"] not in FT.LABEL_PAGES]
+    last = max(before, key=lambda e: e["ts"])
+    cancel = dict(last, ts=last["ts"] + 1000, page="Cancel", itemInSession=last["itemInSession"] + 1)
+    confirm = dict(cancel, ts=cancel["ts"] + 1000, page="Cancellation Confirmation", auth="Cancelled",
+                   itemInSession=cancel["itemInSession"] + 1)
+
+    def features(evs):
+        raw = _by_user(batch_raw_aggregates(_events_df(spark, evs), cutoff, EPOCH))
+        return raw, FT.model_features(raw, cutoff, EPOCH)
+
+    raw0, plain = features(events)
+    for extra in ([cancel], [cancel, confirm]):
+        raw, with_labels = features(sorted(events + extra, key=lambda e: e["ts"]))
+        assert raw.loc[last["userId"], "n_events"] == raw0.loc[last["userId"], "n_events"] + len(extra)
+        assert raw.loc[last["userId"], "last_ts"] == extra[-1]["ts"]
+        pd.testing.assert_frame_equal(plain, with_labels)
 
 
 _PAGES_AFTER = ["NextSong", "Thumbs Down", "Roll Advert", "Home", "Logout", "Submit Downgrade", "Cancel",
@@ -222,7 +237,7 @@ def test_no_leakage_events_after_the_cutoff_change_nothing(spark, data):
                                   data.draw(st.sampled_from(_PAGES_AFTER)), 99, 0, "free", gender="M"))
 
     def feats(evs):
-        raw = _by_user(FT.batch_raw_aggregates(_events_df(spark, evs), cutoff, EPOCH)).reset_index()
+        raw = _by_user(batch_raw_aggregates(_events_df(spark, evs), cutoff, EPOCH)).reset_index()
         return raw, FT.model_features(raw, cutoff, EPOCH)
 
     (raw_a, fa), (raw_b, fb) = feats(events), feats(changed)

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from contracts.redis_keys import RedisKeys
+from dashboard import data
 from dashboard.seed import seed
 from devstack.services import free_port
 
@@ -83,6 +84,38 @@ def test_normal_state_shows_figures_table_and_drill_down(page, seeded, redis_cli
     assert "click" not in md and "img" not in md
     assert "songs per day **" in md and "days since last activity **" in md  # key activity figures
     assert "Model **seed\\-1**" in md
+    churned = [u for u in result.users if u.churned]
+    caught = [u for u in churned if u.first_high_ts is not None and u.first_high_ts <= u.churned_ts]
+    assert metrics["Caught before cancelling"] == f"{len(caught) / len(churned) * 100:.0f} %"
+    assert f"**{len(result.active):,}** active users match" in md
+    usage = {m.label: m for m in at.metric}
+    assert usage["Status"].value == "Active" and usage["Level"].value == top.level
+    assert usage["Account age"].value.endswith(" d") and "vs avg" in usage["Account age"].delta
+    assert [s.label for s in at.selectbox] == ["Feature", "Colour by"]
+    assert at.selectbox[0].value == data.snapshot(redis_client, RedisKeys(PREFIX)).importance[0].feature
+
+
+def test_cancelled_users_are_listed_by_their_risk_before_cancelling(page, seeded):
+    result, _ = seeded
+    at = page(status="cancelled")
+    table = at.dataframe[0].value
+    churned = sorted((u for u in result.users if u.churned), key=lambda u: (u.risk_before_cancel, u.user_id), reverse=True)
+    assert list(table["user"]) == [u.user_id for u in churned[:25]]
+    assert list(table["caught"]) == [u.first_high_ts is not None for u in churned[:25]]
+    assert any(table["caught"]) and not all(table["caught"])
+    assert f"**{len(churned):,}** cancelled users match" in _texts(at.markdown)
+
+
+def test_the_csv_is_prepared_on_request(page, seeded):
+    result, ranked = seeded
+    at = page(levels=["free"])
+    assert not at.get("download_button")
+    free = [u for u in ranked if u.level == "free"]
+    button = next(b for b in at.button if b.label.startswith("Prepare CSV"))
+    assert button.label == f"Prepare CSV of {len(free):,} users"
+    button.click().run()
+    assert not at.exception
+    assert at.get("download_button")
 
 
 def test_change_since_first_view_follows_the_session(page, seeded, redis_client):
@@ -97,10 +130,16 @@ def test_change_since_first_view_follows_the_session(page, seeded, redis_client)
 
 def test_filters_and_search(page, seeded):
     result, ranked = seeded
-    at = page(levels=["paid"], min_risk=0.3)
+    at = page(levels=["paid"], risk_range=(0.3, 0.6))
     table = at.dataframe[0].value
-    expected = [u.user_id for u in ranked if u.level == "paid" and u.risk >= 0.3][:25]
-    assert list(table["user"]) == expected and set(table["level"]) == {"paid"}
+    matching = [u.user_id for u in ranked if u.level == "paid" and 0.3 <= u.risk <= 0.6]
+    assert list(table["user"]) == matching[:25] and set(table["level"]) == {"paid"}
+    assert f"**{len(matching):,}** active users match" in _texts(at.markdown)
+
+    at = page(bands=["high"])
+    high = [u for u in ranked if u.risk >= result.threshold]
+    assert list(at.dataframe[0].value["user"]) == [u.user_id for u in high[:25]]
+    assert f"**{len(high):,}** active users match" in _texts(at.markdown)
 
     churned = next(u for u in result.users if u.churned)
     at = page(search=churned.user_id)

@@ -1,6 +1,8 @@
 """A real browser on a real server: ``python -m dashboard`` against a seeded Redis, driven by headless
 Chromium through Playwright. It must show the riskiest user first, open a drill-down on a row click,
-refresh in place when Redis changes, show event text literally, and render a screenshot."""
+refresh in place when Redis changes, show event text literally, and render a screenshot; and at 1,280 and
+1,920 px: draw the SHAP dependence view, change the count when a filter changes, download a CSV holding the
+filtered users, and cut no tile's text (checked in the page: no element wider inside than its box)."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +11,8 @@ import time
 import pytest
 
 from contracts.redis_keys import RedisKeys
-from dashboard.screenshot import CHROMIUM, browser_page, serve_dashboard
+from dashboard.population import SAMPLE_SIZE
+from devstack.screenshot import CHROMIUM, browser_page, serve_dashboard
 from dashboard.seed import seed
 from devstack.services import free_port
 
@@ -57,3 +60,102 @@ def test_dashboard_in_a_real_browser(redis_server, redis_client, tmp_path):
         redis_client.zadd(keys.ranking, {riser.user_id: 0.999})
         expect(first_cell).to_have_text(riser.user_id, timeout=TIMEOUT_MS)
         assert page.evaluate("window.__noReload") == 42
+
+
+# ------------------------------------------------------------ the target list, dependence view, catch rate, fit
+
+#: Every element inside a metric tile whose text is wider than its box: what the browser cuts with an ellipsis.
+ELIDED_JS = """() => [...document.querySelectorAll('[data-testid="stMetric"] *')]
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.textContent.trim())"""
+#: The points of the chart under the "SHAP dependence" header (Vega draws one SVG path per point).
+POINTS_JS = """() => {
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+        .filter(c => c.closest('[data-testid="stVerticalBlock"]').innerText.startsWith('SHAP dependence'));
+    return charts.length ? charts[0].querySelectorAll('g.mark-symbol path').length : -1;
+}"""
+WIDTHS = (1280, 1920)
+FIT_DB = 4
+
+
+@pytest.fixture(scope="module")
+def served(redis_server, tmp_path_factory):
+    """One dashboard over 3,000 seeded users for the tests below (each opens its own browser page)."""
+    from contracts.redis_keys import band_for
+
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, db=FIT_DB, decode_responses=True)
+    client.flushdb()  # a database of its own: other tests flush database 0
+    result = seed(client, RedisKeys("fit"), 3000, seed=9, threshold=0.45)
+    log = tmp_path_factory.mktemp("dash") / "dashboard.log"
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/{FIT_DB}"
+    with serve_dashboard(free_port(), redis_url, prefix="fit", log=log, refresh_seconds=2.0) as url:
+        yield url, result, band_for
+    client.flushdb()
+    client.close()
+
+
+def _open(page, url, result):
+    from devstack.screenshot import wait_for_page
+
+    top = max(result.active, key=lambda u: u.risk)
+    wait_for_page(page, url, top.user_id, timeout_ms=TIMEOUT_MS)
+    page.get_by_text("SHAP dependence").first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("Usage summary").first.wait_for(timeout=TIMEOUT_MS)
+
+
+def _count_line(page) -> str:
+    return page.get_by_text(" users match ·").first.inner_text()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_tile_text_is_elided_and_the_dependence_view_draws(served, width):
+    from playwright.sync_api import expect
+
+    url, result, _ = served
+    with browser_page(width=width, height=1400) as page:
+        _open(page, url, result)
+        expect(page.get_by_test_id("stMetric")).to_have_count(4 + 4 + 2 + 8, timeout=TIMEOUT_MS)
+        page.wait_for_timeout(1500)  # fonts and charts settle
+        assert page.evaluate(ELIDED_JS) == [], f"elided at {width} px"
+        sampled = min(SAMPLE_SIZE, len(result.active))
+        page.wait_for_function(f"({POINTS_JS})() === {sampled}", timeout=TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_filters_change_the_count_and_the_csv_holds_the_filtered_users(served, width, tmp_path):
+    import csv
+
+    from playwright.sync_api import expect
+
+    url, result, band_for = served
+    with browser_page(width=width, height=1400) as page:
+        _open(page, url, result)
+        expect(page.get_by_text(" users match ·").first).to_contain_text(f"{len(result.active):,} active users match")
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("Cancelled", exact=True).click()
+        churned = [u for u in result.users if u.churned]
+        expect(page.get_by_text(" users match ·").first).to_contain_text(f"{len(churned):,} cancelled users match",
+                                                                       timeout=TIMEOUT_MS)
+        sidebar.get_by_test_id("stMultiSelect").first.click()  # Band
+        page.get_by_role("option", name="high").click()
+        page.keyboard.press("Escape")
+        high = sorted((u for u in churned if band_for(u.risk_before_cancel, result.threshold) == "high"),
+                      key=lambda u: (u.risk_before_cancel, u.user_id), reverse=True)
+        assert 0 < len(high) < len(churned)
+        expect(page.get_by_text(" users match ·").first).to_contain_text(
+            f"{len(high):,} cancelled users match · risk 0.00–1.00 · band high", timeout=TIMEOUT_MS)
+
+        page.get_by_role("button", name=f"Prepare CSV of {len(high):,} users").click()
+        download_button = page.get_by_role("button", name=f"Download {len(high):,} users (CSV)")
+        download_button.wait_for(timeout=TIMEOUT_MS)
+        with page.expect_download(timeout=TIMEOUT_MS) as info:
+            download_button.click()
+        path = tmp_path / "targets.csv"
+        info.value.save_as(path)
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+        assert [r["id"] for r in rows] == [u.user_id for u in high]
+        assert {r["band"] for r in rows} == {"high"} and all(r["as_of"] for r in rows)
+        assert [float(r["risk"]) for r in rows] == pytest.approx([u.risk_before_cancel for u in high], abs=1e-4)
+        assert page.evaluate(ELIDED_JS) == [], f"elided at {width} px"

@@ -9,7 +9,11 @@ from dashboard import data
 from dashboard.changes import MAX_TRACKED, risk_changes
 from dashboard.charts import logit, waterfall_frame
 from dashboard.formatting import ZWSP, escape_markdown, fmt_ago, fmt_span, fmt_value, redact_url
-from dashboard.labels import feature_label
+from dashboard.export import csv_row
+from dashboard.formatting import fmt_clock_time, fmt_count, fmt_day
+from contracts.features import feature_label
+from dashboard.population import sample_offsets
+from dashboard.targets import FilterError, Interval, Target, TargetFilter, intervals
 
 
 @pytest.mark.parametrize("text", ["[x](http://evil)", "![img](http://evil/p.png)", "**boss**", "<b>hi</b>",
@@ -105,3 +109,41 @@ def test_waterfall_walks_from_base_value_to_the_score():
 def test_waterfall_without_a_shap_vector_still_ends_at_the_score():
     frame = waterfall_frame(_detail(0.8, {}, [("a", 0.9), ("c", -0.2)]))
     assert frame["end"].iloc[-2] == pytest.approx(logit(0.8)) and len(frame) == 4
+
+
+def test_bands_are_the_intervals_band_for_uses():
+    pieces = intervals(TargetFilter(0.1, 0.8, bands=("low", "high")), 0.5)
+    assert pieces == [Interval(0.5, 0.8, True), Interval(0.1, 0.25, False)]
+    assert intervals(TargetFilter(0.6, 0.9, bands=("low",)), 0.5) == []
+    assert Interval(0.0, 1.0, True).bounds == ("+inf", "-inf")
+    assert Interval(0.25, 0.5, False).bounds == ("(0.5", "0.25")
+
+
+@pytest.mark.parametrize("filt,needle", [(TargetFilter(0.7, 0.2), "above the maximum"),
+                                         (TargetFilter(-0.1, 1), "between 0 and 1"),
+                                         (TargetFilter(bands=("hot",)), "unknown band"),
+                                         (TargetFilter(status="gone"), "unknown status")])
+def test_impossible_filters_are_refused(filt, needle):
+    with pytest.raises(FilterError, match=needle):
+        filt.check()
+
+
+def test_the_sample_spreads_evenly_over_the_ranking():
+    assert sample_offsets(10, 1500) == [(0, 9)] and sample_offsets(0) == []
+    blocks = sample_offsets(22_000, 1500, 50)
+    assert len(blocks) == 30 and blocks[0] == (0, 49) and blocks[-1] == (21_950, 21_999)
+    assert all(b[0] > a[1] for a, b in zip(blocks, blocks[1:]))  # no overlap
+
+
+def test_csv_cells_a_spreadsheet_would_run_get_an_apostrophe():
+    row = data.UserRow("u1", 0.71234, "high", "paid", True, (data.Driver("a", "adverts", 1, 0.4),), 0,
+                       "=HYPERLINK(\"http://evil\")", False)
+    line = csv_row(Target(row, 1_542_672_000_000, None, None))
+    assert line[:5] == ["u1", "'=HYPERLINK(\"http://evil\")", "paid", "0.7123", "high"]
+    assert line[5] == "adverts ↑" and line[6] == "1970-01-01 00:00:00" and line[7] == "2018-11-20 00:00:00"
+
+
+def test_short_tile_texts():
+    assert fmt_count(987) == "987" and fmt_count(12_345) == "12.3k" and fmt_count(4_500_000) == "4.5M"
+    assert fmt_day(1_542_672_000_000) == "20 Nov" and fmt_clock_time(1_542_672_000_000) == "2018 · 00:00 UTC"
+    assert fmt_count(None) == fmt_day(None) == "—" and fmt_clock_time(None) is None

@@ -43,11 +43,32 @@ def test_gender_does_not_move_risk_much(trained, snapshots):
     assert np.abs(_risk(trained, flipped) - _risk(trained, X)).mean() < 0.02
 
 
-def test_name_and_location_do_not_reach_the_model(trained, snapshots):
-    raw, X = snapshots
-    renamed = raw.assign(name="Zed Q", location="Nowhere, ZZ")
-    again = model_features(renamed, raw["cutoff_ms"].to_numpy(), trained.epoch_ms)
-    np.testing.assert_array_equal(_risk(trained, again), _risk(trained, X))
+def test_name_and_location_do_not_reach_the_model(spark, trained, fake_log, tmp_path):
+    """Every event's name and location changed in the log itself: the same aggregates, features and risks."""
+    import json
+
+    from training.dataset import load_events
+    from tests.support.features import batch_raw_aggregates
+
+    renamed = tmp_path / "renamed.json"
+    with open(fake_log) as src, open(renamed, "w") as dst:
+        for line in src:
+            event = json.loads(line)
+            if event.get("userId"):
+                event.update(firstName="Zed", lastName="Quux", location="Nowhere, ZZ")
+            dst.write(json.dumps(event) + "\n")
+    cutoff = trained.epoch_ms + 20 * 86_400_000
+
+    def risks(path):
+        raw = batch_raw_aggregates(load_events(spark, [str(path)]), cutoff, trained.epoch_ms).toPandas()
+        raw = raw.sort_values("userId").reset_index(drop=True)
+        X = model_features(raw, cutoff, trained.epoch_ms)[list(trained.feature_names)]
+        return raw.drop(columns="userId"), _risk(trained, X)
+
+    (raw_a, risk_a), (raw_b, risk_b) = risks(fake_log), risks(renamed)
+    assert len(risk_a) > 50
+    pd.testing.assert_frame_equal(raw_a, raw_b)
+    np.testing.assert_array_equal(risk_a, risk_b)
 
 
 def test_explanations_point_at_the_changed_feature(trained, snapshots):

@@ -7,15 +7,10 @@ import json
 import pytest
 
 from producer.merge import ReadStats, file_source, merged_items
-from producer.stream import Item, StreamOptions, items, rewrite_ts
+from producer.stream import StreamOptions, rewrite_ts
 from producer.timeparse import parse_event_time
-from producer.verdicts import Quick
+from tests.producer.layouts import named_items as named
 from tests.producer.replay_logs import T0, event, make_events, write_log
-
-
-def named(*args):
-    """``items`` with named fields (it yields plain tuples for speed)."""
-    return (Item._make(t)._replace(verdict=Quick._make(t[4])) for t in items(*args))
 
 
 def test_merge_is_in_event_time_across_files_and_gz(tmp_path):

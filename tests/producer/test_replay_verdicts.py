@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from contracts.schema import FIELDS, PAGES
 from contracts.validation import classify
-from producer.verdicts import quick_verdict
+from tests.producer.layouts import named_verdict as quick_verdict
 from tests.producer.replay_logs import event
 
 BASE = event(1_538_352_000_000, "7", 3)

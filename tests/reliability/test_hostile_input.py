@@ -19,7 +19,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from contracts.schema import MAX_LINE_BYTES, REQUIRED, TS_MAX_MS, TS_MIN_MS
 from contracts.validation import REASONS, classify
-from streaming.intake import MAX_DEAD_LETTER_BYTES
+from streaming.health import MAX_DEAD_LETTER_BYTES
 from tests.reliability import fuzz
 from tests.reliability.common import job_cmd, job_env, model_for_log, snapshot, start_job, wait_exit
 from tests.reliability.conftest import HOSTILE_NOTES, HOSTILE_TRIED

@@ -17,7 +17,10 @@ import pytest
 import redis
 
 from contracts.artifact import quick_artifact
-from contracts.features import batch_raw_aggregates, model_features
+from contracts.features import model_features
+from tests.support.features import batch_raw_aggregates
+from contracts.redis_keys import RedisKeys
+from dashboard.data import snapshot, user_detail
 from devstack.services import free_port
 from tests.streaming.helpers import simulate_log
 
@@ -77,12 +80,19 @@ def test_demo_scores_users_and_stops_cleanly(spark, tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "dashboard did not answer"
                 time.sleep(2)
+        snap = snapshot(client, RedisKeys())
+        assert snap.headline.active_users > 0 and snap.top, "the dashboard's data layer reads no active user"
+        detail = user_detail(client, RedisKeys(), snap.top[0].user_id)
+        assert detail is not None and detail.features and detail.shap and detail.row.drivers
+        assert detail.as_of is not None and detail.n_events
         family |= {p.pid for p in psutil.Process(demo.pid).children(recursive=True)}
     finally:
         os.kill(demo.pid, signal.SIGINT)
         out, _ = demo.communicate(timeout=180)
     assert demo.returncode == 0, out.decode(errors="replace")[-2000:]
     assert b"[demo] stopped" in out
+    warnings = [ln for ln in out.decode(errors="replace").splitlines() if " WARN " in ln or "WARNING" in ln]
+    assert not warnings, f"the demo's terminal shows Spark's warnings: {warnings[:3]}"
     time.sleep(1)
     left = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left behind: {left}"

@@ -45,9 +45,8 @@ def run_job(spark, settings, model_dir: Path, checkpoint_dir: Path, timeout_s: f
     from streaming.job import JobOptions, StreamingJob
 
     job = StreamingJob(spark, JobOptions(settings, model_dir, checkpoint_dir, available_now=True))
-    queries = job.start()
-    for q in queries:
-        q.awaitTermination(timeout_s)
-        if q.exception():
-            raise AssertionError(f"query {q.name} failed: {q.exception()}")
+    query = job.start()
+    query.awaitTermination(timeout_s)
+    if query.exception():
+        raise AssertionError(f"query {query.name} failed: {query.exception()}")
     job.publish_progress()

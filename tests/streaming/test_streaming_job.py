@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from contracts.artifact import load_artifact, quick_artifact
-from contracts.features import FEATURE_NAMES, batch_raw_aggregates, model_features
+from contracts.features import FEATURE_NAMES, model_features
+from tests.support.features import batch_raw_aggregates
 from contracts.redis_keys import RedisKeys
 from contracts.settings import Settings
 from tests.streaming.helpers import log_lines, produce_lines, run_job, simulate_log
@@ -165,3 +166,42 @@ def test_missing_model_is_one_line(tmp_path):
                          cwd=Path(__file__).resolve().parents[2], timeout=180)
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error:") and "Traceback" not in out.stderr
+
+
+#: What the page shows (dashboard/app.py), by the data layer's record it comes from.
+PAGE_HEALTH = ("events_per_s", "events_in", "dead_letters", "clock_ms", "last_batch_wall_ms", "batch_id", "batch_ms",
+               "lag")
+PAGE_MODEL = ("version", "threshold", "metrics", "features", "artifact_dir", "horizon_days", "loaded_at")
+PAGE_ROW = ("user_id", "risk", "band", "level", "drivers", "last_ts", "name")
+PAGE_DETAIL = ("features", "shap", "gender", "location", "n_events", "as_of", "model_version", "scored_at")
+PAGE_ALERT = ("added_ms", "user", "direction", "risk", "threshold", "as_of", "level")
+
+
+def _missing(record, names) -> list[str]:
+    return [n for n in names if getattr(record, n) in (None, "", (), [], {})]
+
+
+def test_the_dashboard_reads_a_value_for_everything_the_page_shows(streamed, model_dir):
+    """The contract between the two services: the job's real output, read by the dashboard's data layer."""
+    from dashboard import data
+
+    client, users = streamed
+    snap = data.snapshot(client, KEYS, data.Filters(limit=len(users)))
+    assert not snap.empty and snap.has_health
+    assert snap.headline.active_users == len(snap.top) > 0 and snap.headline.churned > 0
+    assert snap.headline.threshold == pytest.approx(load_artifact(model_dir).threshold)
+    assert _missing(snap.health, PAGE_HEALTH) == []
+    assert _missing(snap.model, PAGE_MODEL) == [] and data.flatten_metrics(snap.model.metrics)
+    assert Path(snap.model.artifact_dir).is_dir()
+    assert snap.importance and sum(b.count for b in snap.histogram) == snap.headline.active_users
+    assert snap.alerts and all(_missing(a, PAGE_ALERT) == [] for a in snap.alerts)
+    for row in snap.top:
+        assert _missing(row, PAGE_ROW) == [], row.user_id
+        assert row.drivers_text != "—" or all(d.contribution <= 0 for d in row.drivers)
+    for uid in users:
+        detail = data.user_detail(client, KEYS, uid)
+        assert detail is not None and _missing(detail, PAGE_DETAIL) == [], uid
+        assert _missing(detail.row, PAGE_ROW) == [], uid
+        assert set(detail.features) == set(FEATURE_NAMES) and detail.base_log_odds() is not None
+        assert detail.model_version == snap.model.version
+        assert (detail.churned_ts is not None) == detail.row.churned, uid

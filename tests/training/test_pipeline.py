@@ -54,7 +54,8 @@ def test_point_in_time_rows_follow_the_rules(spark, fake_log):
     assert not raw.duplicated(["userId", "cutoff_ms"]).any()
     assert np.isfinite(pit.X.to_numpy()).all()
     # one cutoff's merged partials equal the direct aggregate of the events up to it
-    from contracts.features import RAW_COLUMNS, batch_raw_aggregates
+    from contracts.features import RAW_COLUMNS
+    from tests.support.features import batch_raw_aggregates
 
     c = dataset.cutoff_ms(days[1])
     direct = batch_raw_aggregates(dataset.load_events(spark, [str(fake_log)]), c, summary.epoch_ms).toPandas().set_index("userId")

@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from streaming.intake import READ_THROUGH_RECORDS, _OFFSET_BITS, fetch_profiles
+from contracts.redis_keys import UserProfile
+from streaming.kinds import position_of
+from streaming.profiles import READ_THROUGH_RECORDS, fetch_profiles
 from tests.streaming.helpers import produce_lines
 
 pytestmark = pytest.mark.integration
@@ -26,7 +28,8 @@ def test_fetch_profiles_reads_close_positions_through_and_seeks_far_ones(kafka_b
     wanted = [(str(o), o) for o in offsets] + [("again", 50)]
     got = fetch_profiles({"bootstrap.servers": kafka_broker.bootstrap}, topic, wanted[::-1])
 
-    expected = {(str(o), f"F{o} L{o}", f"Town {o}, ST") for o in offsets} | {("again", "F50 L50", "Town 50, ST")}
+    expected = ({(str(o), UserProfile(f"F{o} L{o}", f"Town {o}, ST")) for o in offsets}
+                | {("again", UserProfile("F50 L50", "Town 50, ST"))})
     assert set(got) == expected
     assert len(got) == len(expected)
 
@@ -34,7 +37,8 @@ def test_fetch_profiles_reads_close_positions_through_and_seeks_far_ones(kafka_b
 def test_fetch_profiles_skips_a_position_past_the_end_and_reads_other_partitions(kafka_broker, topic):
     produce_lines(kafka_broker.bootstrap, topic, [_line(i) for i in range(10)], partitions=1)
     past_end = (0, 10 + READ_THROUGH_RECORDS + 1)
-    unknown_partition = (1 << _OFFSET_BITS) + 3  # partition 1 does not exist
+    unknown_partition = position_of(1, 3)  # partition 1 does not exist
     got = fetch_profiles({"bootstrap.servers": kafka_broker.bootstrap}, topic,
                          [("3", 3), ("gone", past_end[1]), ("nowhere", unknown_partition), ("9", 9)], timeout_s=2)
-    assert sorted(got) == [("3", "F3 L3", "Town 3, ST"), ("9", "F9 L9", "Town 9, ST")]
+    assert sorted(got, key=lambda g: g[0]) == [("3", UserProfile("F3 L3", "Town 3, ST")),
+                                               ("9", UserProfile("F9 L9", "Town 9, ST"))]

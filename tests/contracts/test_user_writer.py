@@ -1,21 +1,18 @@
 """The Lua-scripted user write against a real Redis: idempotent, monotone in event time, alerts with hysteresis."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from contracts.redis_keys import RedisKeys
-from streaming.redis_sink import UserWrite, UserWriter
+from contracts.redis_keys import RedisKeys, UserScore
+from contracts.user_writer import UserWriter
 
 pytestmark = pytest.mark.integration
 KEYS = RedisKeys("t")
 
 
-def _write(uid: str, as_of: int, n: int, risk: float, churn_ts: int | None = None, shap=None) -> UserWrite:
+def _write(uid: str, as_of: int, n: int, risk: float, churn_ts: int | None = None, shap=None) -> UserScore:
     shap = shap or {"a": risk, "b": -0.5}
-    return UserWrite(uid, as_of, n, risk, "paid", churn_ts, json.dumps(shap),
-                     {"risk": repr(risk), "as_of": str(as_of), "n_events": str(n), "level": "paid"})
+    return UserScore(uid, risk=risk, as_of=as_of, n_events=n, level="paid", churned_ts=churn_ts, shap=shap)
 
 
 @pytest.fixture
@@ -119,3 +116,25 @@ def test_chunked_calls_leave_the_state_user_by_user_writes_leave(redis_client):
         assert importance.keys() == want["importance"].keys()
         for f, v in want["importance"].items():
             assert importance[f] == pytest.approx(v, rel=1e-9, abs=1e-9), f
+
+
+def test_cancellation_keeps_the_last_active_risk_and_whether_it_was_caught(writer, redis_client):
+    writer.write([_write("u1", 1000, 3, 0.3), _write("u2", 1000, 3, 0.2)])
+    writer.write([_write("u1", 2000, 4, 0.7), _write("u2", 2000, 4, 0.4)])  # u1 enters the high band at 2000
+    writer.write([_write("u1", 3000, 5, 0.4)])  # drops below again: the first entry stays
+    assert redis_client.hget(KEYS.user("u1"), "first_high_ts") == "2000"
+    assert redis_client.hget(KEYS.user("u2"), "first_high_ts") is None
+    cancel = [_write("u1", 9000, 9, 0.95, churn_ts=8500), _write("u2", 9000, 9, 0.9, churn_ts=8000),
+              _write("u3", 9000, 2, 0.8, churn_ts=8800)]  # u3: cancelled in its first scored batch
+    writer.write(cancel)
+    assert {u: redis_client.hget(KEYS.user(u), "risk_before_cancel") for u in ("u1", "u2", "u3")} == {
+        "u1": "0.4", "u2": "0.4", "u3": "0.8"}
+    assert redis_client.zrange(KEYS.cancelled_risk, 0, -1, withscores=True) == [("u1", 0.4), ("u2", 0.4), ("u3", 0.8)]
+    assert redis_client.zrange(KEYS.caught, 0, -1, withscores=True) == [("u1", 6500.0)]  # 8500 - 2000
+    before = {u: redis_client.hgetall(KEYS.user(u)) for u in ("u1", "u2", "u3")}
+    assert _codes(writer.write(cancel)) == [0, 0, 0]  # a replayed batch changes nothing
+    writer.write([_write("u1", 9500, 10, 0.99, churn_ts=8500)])  # a later write of a cancelled user keeps them
+    assert redis_client.hget(KEYS.user("u1"), "risk_before_cancel") == "0.4"
+    assert {u: redis_client.hget(KEYS.user(u), "risk_before_cancel") for u in before} == {
+        u: h["risk_before_cancel"] for u, h in before.items()}
+    assert redis_client.zcard(KEYS.caught) == 1 and redis_client.zscore(KEYS.caught, "u1") == 6500

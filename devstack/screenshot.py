@@ -1,12 +1,16 @@
-"""Serve the dashboard in a subprocess and drive it with headless Chromium (the browser test and the
+"""Serve the dashboard in a subprocess and drive it with headless Chromium (the browser tests and the
 README screenshot share this code).
 
-``python -m dashboard screenshot --out docs/dashboard.png`` starts a throwaway Redis on a free port,
-seeds it, serves ``python -m dashboard`` against it, opens the top user's drill-down and saves a PNG.
-It uses Debian's ``/usr/bin/chromium`` through Playwright (never ``playwright install``).
+Usage: ``python -m devstack.screenshot [--out docs/dashboard.png] [--users 22000] [--width 1600]``
+
+Starts a throwaway Redis on a free port, seeds it, serves ``python -m dashboard`` against it, opens the top
+user's drill-down and saves a PNG of the whole page. It uses Debian's ``/usr/bin/chromium`` through
+Playwright (headless, never ``playwright install``). It lives in ``devstack``, not in ``dashboard``, because it
+starts the project's local services, which the dashboard does not depend on.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -21,6 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parent.parent
+MAX_HEIGHT = 4200
 
 
 def _healthy(url: str) -> bool:
@@ -84,7 +89,7 @@ def wait_for_page(page, url: str, user_id: str, timeout_ms: int = 60_000) -> Non
     page.get_by_text("Model card").wait_for(timeout=timeout_ms)
 
 
-def main(out: Path, users: int = 22_000) -> int:
+def shoot(out: Path, users: int = 22_000, width: int = 1600) -> int:
     """Seed a temporary Redis, serve, screenshot the page with the top user opened."""
     from contracts.redis_keys import RedisKeys
     from dashboard.seed import seed
@@ -100,9 +105,13 @@ def main(out: Path, users: int = 22_000) -> int:
             result = seed(server.client(), RedisKeys("sparkify"), users)
             top = max(result.active, key=lambda u: u.risk)
             with serve_dashboard(free_port(), server.url, log=Path(tmp) / "dashboard.log") as url, \
-                    browser_page(height=2000) as page:
+                    browser_page(width=width, height=2000) as page:
                 wait_for_page(page, url, top.user_id)
-                time.sleep(2)  # let the charts finish drawing
+                page.get_by_text("SHAP dependence").first.wait_for()
+                # the page scrolls inside Streamlit's main block: grow the window to all of it (bounded)
+                height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+                page.set_viewport_size({"width": width, "height": min(int(height) + 40, MAX_HEIGHT)})
+                time.sleep(3)  # let the charts finish drawing at the new size
                 out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(out), full_page=True)
         except Exception as exc:  # noqa: BLE001 - a tool for people: one line, not a traceback
@@ -112,3 +121,19 @@ def main(out: Path, users: int = 22_000) -> int:
             server.stop()
     print(f"wrote {out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m devstack.screenshot", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("docs/dashboard.png"), help="PNG path (default %(default)s)")
+    p.add_argument("--users", type=int, default=22_000, help="users to seed (default %(default)s)")
+    p.add_argument("--width", type=int, default=1600, help="browser width in px (default %(default)s)")
+    args = p.parse_args(argv)
+    if args.users < 1 or args.width < 800:
+        print("error: --users must be >= 1 and --width >= 800", file=sys.stderr)
+        return 2
+    return shoot(args.out, args.users, args.width)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
