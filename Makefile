@@ -15,6 +15,11 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -m "not integration and not reliability and not browser" -p no:cacheprovider
 
+.PHONY: test-compose
+# The stack in containers, for real: podman + docker-compose v1, default and cluster profiles, 3-broker faults
+test-compose: setup
+	@bash scripts/compose/test.sh
+
 test-reliability: setup
 	$(PY) -m pytest -m reliability -p no:cacheprovider
 

@@ -39,9 +39,7 @@ if ! stamp_ok jars "$h" || [ ! -d .jars/broker ] || [ ! -d .jars/spark ]; then
   log "fetching JVM jars from Maven Central (jars/pom.xml)"
   rm -rf .jars && mkdir -p .jars
   mvn -q -B -f jars/pom.xml -P broker dependency:copy-dependencies -DoutputDirectory="$PWD/.jars/broker" -DincludeScope=runtime
-  mvn -q -B -f jars/pom.xml -P spark-kafka dependency:copy-dependencies -DoutputDirectory="$PWD/.jars/spark" \
-    -DincludeScope=runtime \
-    -DincludeArtifactIds=spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2
+  mvn -q -B -f jars/pom.xml -P spark-kafka dependency:copy-dependencies -DoutputDirectory="$PWD/.jars/spark"
   echo "$h" > "$STAMPS/jars"
 else
   log "JVM jars up to date"

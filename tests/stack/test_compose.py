@@ -1,20 +1,26 @@
 """The compose file is valid, every service runs a command that exists, every setting it uses is documented."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from contracts.redis_keys import RedisKeys
 from contracts.settings import documented_env_vars
+from devstack.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+KAFKA3 = ROOT / "scripts" / "compose" / "kafka3.yml"
 
 
 def _services() -> dict:
@@ -22,9 +28,10 @@ def _services() -> dict:
 
 
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose not installed (make setup installs it)")
-@pytest.mark.parametrize("profile", [[], ["--profile", "cluster"]])
-def test_compose_file_validates(profile):
-    result = subprocess.run(["docker-compose", "-f", str(COMPOSE), *profile, "config", "-q"],
+@pytest.mark.parametrize("files", [[], ["-f", str(KAFKA3)]], ids=["kafka1", "kafka3"])
+@pytest.mark.parametrize("profile", [[], ["--profile", "cluster"]], ids=["default", "cluster"])
+def test_compose_file_validates(profile, files):
+    result = subprocess.run(["docker-compose", "-f", str(COMPOSE), *files, *profile, "config", "-q"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
@@ -64,3 +71,255 @@ def test_every_referenced_setting_is_documented():
     assert used, "the compose file uses no settings?"
     assert not used - known, f"not settings: {sorted(used - known)}"
     assert not {v for v in used if v not in readme}, f"not in docs/configuration.md: {sorted(v for v in used if v not in readme)}"
+
+
+def test_base_image_defaults_agree():
+    """The Dockerfile's ARG defaults and the compose file's ${VAR:-default} are the same upstream images."""
+    dockerfile = dict(re.findall(r"^ARG (\w+_IMAGE)=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M))
+    compose = dict(re.findall(r"\$\{(\w+_IMAGE):-([^}]+)\}", COMPOSE.read_text()))
+    assert set(dockerfile) == {"PYTHON_IMAGE", "MAVEN_IMAGE"}
+    assert set(compose) == {"PYTHON_IMAGE", "MAVEN_IMAGE", "KAFKA_IMAGE", "REDIS_IMAGE"}
+    assert {k: compose[k] for k in dockerfile} == dockerfile
+
+
+# ---- the stack for real: `make test-compose` (podman + docker-compose v1, scripts/compose/test.sh) ----------
+LIVE = os.environ.get("COMPOSE_LIVE_TEST") == "1" and bool(os.environ.get("DOCKER_HOST"))
+ARTIFACTS = ROOT / "artifacts" / "compose"
+KEYS = RedisKeys()
+
+
+class Stack:
+    """One compose project with a set of profiles: up, commands inside its services, logs, down."""
+
+    def __init__(self, name: str, profiles: list[str], env: dict[str, str], files: tuple[Path, ...] = ()):
+        self.name, self.profiles, self.env, self.files = name, profiles, env, (COMPOSE, *files)
+        self.timings: dict[str, float] = {}
+
+    def compose(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = ["docker-compose", *[a for f in self.files for a in ("-f", str(f))],
+               *[a for p in self.profiles for a in ("--profile", p)], *args]
+        result = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd[3:])} failed ({result.returncode}): {result.stderr[-3000:]}")
+        return result
+
+    def up(self) -> None:
+        start = time.monotonic()
+        self.compose("up", "-d", "--build", timeout=1200)
+        self.timings["up_s"] = round(time.monotonic() - start, 1)
+
+    def down(self) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        logs = self.compose("logs", "--no-color", "--tail", "400", timeout=120, check=False)
+        (ARTIFACTS / f"{self.name}.log").write_text(logs.stdout + logs.stderr)
+        self.compose("down", "-v", "--remove-orphans", timeout=300, check=False)
+
+    def exec(self, service: str, *cmd: str, timeout: float = 60) -> str:
+        return self.compose("exec", "-T", service, *cmd, timeout=timeout).stdout
+
+    def redis(self, *cmd: str) -> str:
+        return self.exec("redis", "redis-cli", "--no-auth-warning", *cmd).strip()
+
+    def state(self, service: str) -> str:
+        """The State column of `docker-compose ps` ("Up", "Exit 0", ...), "" when there is no container."""
+        out = self.compose("ps", service, check=False).stdout.splitlines()
+        for row in reversed([line for line in out[2:] if line.strip()]):  # the Command column may hold 2 spaces
+            states = [f for f in re.split(r"\s{2,}", row.strip()) if re.match(r"(Up|Exit|Restarting|Paused)\b", f)]
+            if states:
+                return states[0]
+        return ""
+
+    def url_json(self, service: str, url: str) -> dict:
+        code = f"import urllib.request,sys; sys.stdout.write(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+        return json.loads(self.exec(service, "python", "-c", code))
+
+
+def _wait(what: str, probe, timeout: float, stack: Stack, every: float = 3.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except (AssertionError, subprocess.TimeoutExpired, ValueError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r}); "
+                         f"logs in {ARTIFACTS / (stack.name + '.log')}")
+
+
+def _log_users_and_events(stack: Stack) -> tuple[int, int]:
+    code = ("import glob,json; lines=[l for f in sorted(glob.glob('/data/log/*.json')) for l in open(f) if l.strip()]; "
+            "print(len(lines), len({json.loads(l).get('userId') for l in lines} - {'', None}))")
+    events, users = stack.exec("streaming", "python", "-c", code, timeout=120).split()
+    return int(users), int(events)
+
+
+def _replayed_and_scored(stack: Stack) -> dict:
+    """Waits until the replay exited 0, streaming counted every line of the log and scored every user."""
+    _wait("the replay finished", lambda: stack.state("producer") == "Exit 0" or None, 900, stack)
+    users, events = _log_users_and_events(stack)
+    _wait(f"streaming read all {events} events",
+          lambda: int(stack.redis("HGET", KEYS.health, "events_in") or 0) >= events or None, 600, stack)
+    health = dict(zip(*[iter(stack.redis("HGETALL", KEYS.health).splitlines())] * 2))
+    scored = _wait(f"{users} users scored",
+                   lambda: (lambda n: n if n >= users else None)(
+                       int(stack.redis("ZCARD", KEYS.ranking)) + int(stack.redis("ZCARD", KEYS.churned))), 300, stack)
+    assert int(health["events_in"]) == events, health  # no event counted twice
+    assert scored == users
+    return {"users": users, "events": events}
+
+
+def _dashboard_shows_top_user(stack: Stack, port: int) -> Path:
+    from playwright.sync_api import expect
+
+    from dashboard.screenshot import browser_page
+
+    top = stack.redis("ZREVRANGE", KEYS.ranking, "0", "0")
+    assert top, "no active user in the ranking"
+    shot = ARTIFACTS / f"dashboard-{stack.name}.png"
+    with browser_page(height=1800) as page:
+        page.goto(f"http://127.0.0.1:{port}", wait_until="domcontentloaded")
+        grid = page.get_by_test_id("stDataFrame").first
+        expect(grid.get_by_test_id("glide-cell-1-0")).to_have_text(top, timeout=90_000)
+        expect(page.get_by_text(f"User {top}", exact=False).first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 30_000
+    return shot
+
+
+def _env(port: int) -> dict[str, str]:
+    return dict(os.environ, SPARKIFY_DASHBOARD_PUBLISH=f"127.0.0.1:{port}",
+                SPARKIFY_DEMO_USERS=os.environ.get("SPARKIFY_DEMO_USERS", "300"),
+                SPARKIFY_DEMO_DAYS=os.environ.get("SPARKIFY_DEMO_DAYS", "30"),
+                SPARKIFY_REPLAY_SPEED=os.environ.get("SPARKIFY_REPLAY_SPEED", "200000"))
+
+
+@pytest.fixture
+def stack_for(request):
+    made: list[Stack] = []
+
+    def make(name: str, profiles: list[str], port: int, files: tuple[Path, ...] = ()) -> Stack:
+        stack = Stack(name, profiles, _env(port), files)
+        stack.compose("down", "-v", "--remove-orphans", timeout=300, check=False)  # leftovers of a killed run
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.down()
+
+
+def _report(stack: Stack, **figures) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"profile": stack.name, **stack.timings, **figures})
+    with open(ARTIFACTS / "timings.jsonl", "a") as f:
+        f.write(line + "\n")
+    print(line)
+
+
+def live(test):
+    """Marks a test that runs the stack for real (skipped outside `make test-compose`)."""
+    for mark in (pytest.mark.integration, pytest.mark.slow, pytest.mark.browser,
+                 pytest.mark.skipif(not LIVE, reason="the live compose run needs `make test-compose` (podman, images)")):
+        test = mark(test)
+    return test
+
+
+@live
+def test_live_default_profile(stack_for):
+    port = free_port()
+    stack = stack_for("default", [], port)
+    stack.up()
+    start = time.monotonic()
+    counts = _replayed_and_scored(stack)
+    stack.timings["up_to_scored_s"] = round(stack.timings["up_s"] + time.monotonic() - start, 1)
+    shot = _dashboard_shows_top_user(stack, port)
+    _report(stack, screenshot=str(shot.relative_to(ROOT)), **counts)
+
+
+#: what a run leaves in Redis that must not depend on faults: every user's risk and event count, alert count
+_STATE_DUMP = """
+import json, os, redis
+from contracts.redis_keys import RedisKeys
+k = RedisKeys()
+r = redis.Redis.from_url(os.environ['SPARKIFY_REDIS_URL'], password=os.environ.get('SPARKIFY_REDIS_PASSWORD') or None,
+                         decode_responses=True)
+users = {key[len(k.user_prefix):]: r.hmget(key, 'risk', 'n_events', 'churned', 'level')
+         for key in r.scan_iter(k.user_prefix + '*', count=1000)}
+print(json.dumps({'users': users, 'alerts': r.xlen(k.alerts), 'health': r.hgetall(k.health)}))
+"""
+
+
+def _redis_state(stack: Stack) -> dict:
+    return json.loads(stack.exec("dashboard", "python", "-c", _STATE_DUMP, timeout=120))
+
+
+def _assert_same_state(faulted: dict, clean: dict) -> None:
+    assert set(faulted["users"]) == set(clean["users"]), "different users"
+    worst = max(abs(float(faulted["users"][u][0]) - float(clean["users"][u][0])) for u in clean["users"])
+    assert worst <= 1e-9, f"risks differ by up to {worst}"
+    assert {u: v[1:] for u, v in faulted["users"].items()} == {u: v[1:] for u, v in clean["users"].items()}, \
+        "per-user event counts, churn or level differ"
+    assert faulted["alerts"] == clean["alerts"], (faulted["alerts"], clean["alerts"])
+    for field in ("events_in", "valid_events", "dead_letters"):
+        assert faulted["health"].get(field) == clean["health"].get(field), field
+
+
+def _cluster_runs_the_job(stack: Stack) -> dict:
+    """The master's JSON: two live workers, the streaming app running, its executors on both workers."""
+    master = stack.url_json("spark-master", "http://spark-master:8080/json/")
+    alive = [w for w in master["workers"] if w["state"] == "ALIVE"]
+    apps = [a for a in master["activeapps"] if a["name"] == "sparkify-streaming" and a["state"] == "RUNNING"]
+    assert len(alive) == 2, master["workers"]
+    assert len(apps) == 1, master["activeapps"]
+    hosts = []
+    for worker in alive:
+        info = stack.url_json("spark-master", f"{worker['webuiaddress']}/json/")
+        assert any(e["appid"] == apps[0]["id"] for e in info["executors"]), (worker["host"], info["executors"])
+        hosts.append(worker["host"])
+    return {"workers": sorted(hosts), "app": apps[0]["id"]}
+
+
+def _reset_keeping_log_and_model(stack: Stack) -> None:
+    """Down, and forget everything the replay and streaming wrote (Kafka, checkpoints, Redis, resume state)."""
+    stack.compose("down", timeout=300)
+    project = stack.env.get("COMPOSE_PROJECT_NAME", "sparkify-compose-test")
+    for volume in ("redis-data", "checkpoints", "kafka-data", "kafka-2-data", "kafka-3-data"):
+        subprocess.run(["podman", "volume", "rm", "-f", f"{project}_{volume}"], capture_output=True, timeout=60)
+    stack.compose("run", "--rm", "-T", "--no-deps", "data", "sh", "-c", "rm -rf /data/.local", timeout=120)
+
+
+@live
+def test_live_cluster_profile_and_faults(stack_for):
+    port = free_port()
+    stack = stack_for("cluster", ["cluster"], port, (KAFKA3,))
+    stack.env["SPARKIFY_REPLAY_SPEED"] = os.environ.get("COMPOSE_FAULT_REPLAY_SPEED", "20000")
+    stack.up()
+    start = time.monotonic()
+    counts = _replayed_and_scored(stack)
+    stack.timings["up_to_scored_s"] = round(stack.timings["up_s"] + time.monotonic() - start, 1)
+    cluster = _wait("executors on both workers", lambda: _cluster_runs_the_job(stack), 120, stack)
+    clean = _redis_state(stack)
+    _report(stack, **counts, **cluster, alerts=clean["alerts"])
+
+    # the same log and model again, with one broker and one Spark worker killed in the middle of the replay
+    _reset_keeping_log_and_model(stack)
+    stack.up()
+    # mid-replay: the replay has been sending for a while (on a loaded machine the streaming job can lag it
+    # by a minute, so its counters do not say where the replay is)
+    _wait("the replay running", lambda: stack.state("producer").startswith("Up") or None, 600, stack, every=1.0)
+    time.sleep(float(os.environ.get("COMPOSE_FAULT_AFTER_S", "20")))
+    assert stack.state("producer").startswith("Up"), "the replay ended before the faults"
+    stack.compose("kill", "kafka-2", "spark-worker-2")
+    killed_at = int(stack.redis("HGET", KEYS.health, "events_in") or 0)
+    time.sleep(15)
+    stack.compose("start", "kafka-2", "spark-worker-2", timeout=300)
+    _replayed_and_scored(stack)
+    faulted = _redis_state(stack)
+    _assert_same_state(faulted, clean)
+    stack.name = "faults"
+    _report(stack, killed_at_events=killed_at, **counts, alerts=faulted["alerts"])
