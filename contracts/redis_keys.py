@@ -73,7 +73,13 @@ class RedisKeys:
     def dead_letters(self) -> str:
         return f"{self.prefix}:deadletters"
 
-    # -- monitoring (the outcome-tracking and drift issue writes these; nothing writes them yet) --
+    @property
+    def raw(self) -> str:
+        """Every user's raw aggregates (userId -> packed floats, :mod:`contracts.raw_codec`), written with the user
+        by the user-write script: what the refresh rescores a silent user from."""
+        return f"{self.prefix}:raw"
+
+    # -- monitoring (streaming.monitoring writes these) --
     @property
     def cohorts(self) -> str:
         return f"{self.prefix}:cohorts"
@@ -160,6 +166,12 @@ class HealthField:
     USERS_SCORED = "users_scored"
     DEAD_LETTER_BATCH = "dead_letter_batch"
     QUERY_STARTED_MS = "query_started_ms"
+    REFRESH_AS_OF_MS = "refresh_as_of_ms"
+    REFRESH_USERS = "refresh_users"
+    REFRESH_SHAP_USERS = "refresh_shap_users"
+    REFRESH_MS = "refresh_ms"
+    MAX_SCORE_AGE_MS = "max_score_age_ms"
+    ACTIVE_USERS = "active_users"
 
 
 #: ``dead_letters:<reason>``: the cumulative count of invalid records per reason (``dead_letters`` is their sum).
@@ -176,7 +188,18 @@ class AlertField:
     THRESHOLD = "threshold"
     AS_OF = "as_of"
     LEVEL = "level"
+    KIND = "kind"
+    SUBJECT = "subject"
+    VALUE = "value"
 
+
+#: Values of :attr:`AlertField.KIND`: a user's threshold crossing (also when the field is absent), a feature's or
+#: the prediction's drift (``subject`` names it, ``value`` is its PSI, ``threshold`` the PSI limit), a resolved
+#: cohort whose realized AUROC (``value``) fell below the offline AUROC minus the allowed drop (``threshold`` = that
+#: floor; ``subject`` is the cohort's as_of_ms).
+ALERT_KIND_USER = "user"
+ALERT_KIND_DRIFT = "drift"
+ALERT_KIND_REALIZED = "realized_auroc"
 
 #: Values of :attr:`AlertField.DIRECTION`.
 ALERT_UP = "up"
@@ -215,6 +238,8 @@ class RealizedField:
     BRIER = "brier"
     TOP_DECILE_LIFT = "top_decile_lift"
     EXPECTED_CALIBRATION_ERROR = "expected_calibration_error"
+    COHORTS = "cohorts"
+    CALIBRATION = "calibration"
 
 
 class DriftField:
@@ -224,6 +249,8 @@ class DriftField:
     PREDICTION_PSI = "prediction_psi"
     FEATURE_PSI = "feature_psi"
     ALERTS = "alerts"
+    THRESHOLD = "threshold"
+    USERS = "users"
 
 
 # ---------------------------------------------------------------- the layout, key by key (the spec's index)
@@ -249,6 +276,7 @@ LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("health", "hash", names(HealthField) + (DEAD_LETTERS_PREFIX + "<reason>",)),
     KeySpec("model", "hash", names(ModelField)),
     KeySpec("dead_letters", "stream", names(DeadLetterField)),
+    KeySpec("raw", "hash", ("<userId>",)),
     KeySpec("cohorts", "zset"),
     KeySpec("cohort", "hash", names(CohortField)),
     KeySpec("cohort_scores", "zset"),
@@ -497,13 +525,21 @@ class StreamHealth:
     users_scored: int | None = None
     dead_letter_batch: int | None = None
     query_started_ms: int | None = None
+    refresh_as_of_ms: int | None = None
+    refresh_users: int | None = None
+    refresh_shap_users: int | None = None
+    refresh_ms: int | None = None
+    max_score_age_ms: int | None = None
+    active_users: int | None = None
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
 
     _INTS: ClassVar[tuple[str, ...]] = (
         HealthField.EVENTS_IN, HealthField.VALID_EVENTS, HealthField.HIDDEN_EVENTS, HealthField.DEAD_LETTERS,
         HealthField.LAG, HealthField.BATCH_ID, HealthField.TRIGGER_MS, HealthField.CLOCK_MS,
         HealthField.CLOCK_BEFORE_MS, HealthField.LAST_BATCH_WALL_MS, HealthField.LAST_BATCH_USERS,
-        HealthField.USERS_SCORED, HealthField.DEAD_LETTER_BATCH, HealthField.QUERY_STARTED_MS)
+        HealthField.USERS_SCORED, HealthField.DEAD_LETTER_BATCH, HealthField.QUERY_STARTED_MS,
+        HealthField.REFRESH_AS_OF_MS, HealthField.REFRESH_USERS, HealthField.REFRESH_SHAP_USERS, HealthField.REFRESH_MS,
+        HealthField.MAX_SCORE_AGE_MS, HealthField.ACTIVE_USERS)
     _FLOATS: ClassVar[tuple[str, ...]] = (HealthField.EVENTS_PER_S, HealthField.INPUT_PER_S, HealthField.BATCH_MS)
 
     def to_hash(self) -> dict[str, str]:
@@ -531,8 +567,11 @@ class StreamHealth:
 
 @dataclass(frozen=True)
 class AlertEntry:
-    """An ``{p}:alerts`` entry: a user's risk crossed the threshold (``up``) or fell below it minus the
-    hysteresis (``down``). Written by the user-write script; this record reads it."""
+    """An ``{p}:alerts`` entry. ``kind`` :data:`ALERT_KIND_USER` (the default; written by the user-write script):
+    a user's risk crossed the threshold (``up``) or fell below it minus the hysteresis (``down``). The monitoring
+    writes :data:`ALERT_KIND_DRIFT` (``subject`` a feature or ``prediction``, ``value`` its PSI, ``threshold`` the
+    PSI limit) and :data:`ALERT_KIND_REALIZED` (``subject`` the cohort's as_of_ms, ``value`` its realized AUROC,
+    ``threshold`` the floor it fell below); those have no user and ``direction`` ``up``."""
 
     user: str
     direction: str
@@ -540,18 +579,26 @@ class AlertEntry:
     threshold: float | None
     as_of: int | None
     level: str
+    kind: str = ALERT_KIND_USER
+    subject: str = ""
+    value: float | None = None
 
     def to_hash(self) -> dict[str, str]:
         f = AlertField
-        return _text({f.USER: self.user, f.DIRECTION: self.direction, f.RISK: self.risk, f.THRESHOLD: self.threshold,
-                      f.AS_OF: self.as_of, f.LEVEL: self.level})
+        out = _text({f.USER: self.user, f.DIRECTION: self.direction, f.RISK: self.risk, f.THRESHOLD: self.threshold,
+                     f.AS_OF: self.as_of, f.LEVEL: self.level})
+        if self.kind != ALERT_KIND_USER:
+            out.update(_text({f.KIND: self.kind, f.SUBJECT: self.subject, f.VALUE: self.value}))
+        return out
 
     @classmethod
     def from_hash(cls, raw: dict[str, Any]) -> "AlertEntry":
         f = AlertField
         return cls(user=raw.get(f.USER) or "", direction=raw.get(f.DIRECTION) or "",
                    risk=parse_float(raw.get(f.RISK)), threshold=parse_float(raw.get(f.THRESHOLD)),
-                   as_of=parse_int(raw.get(f.AS_OF)), level=raw.get(f.LEVEL) or "")
+                   as_of=parse_int(raw.get(f.AS_OF)), level=raw.get(f.LEVEL) or "",
+                   kind=raw.get(f.KIND) or ALERT_KIND_USER, subject=raw.get(f.SUBJECT) or "",
+                   value=parse_float(raw.get(f.VALUE)))
 
 
 @dataclass(frozen=True)
@@ -615,7 +662,8 @@ class Cohort:
 
 @dataclass(frozen=True)
 class RealizedMetrics:
-    """``{p}:realized``: the live scores' metrics pooled over all resolved cohorts."""
+    """``{p}:realized``: the live scores' metrics pooled over the resolved cohorts kept (``cohorts`` of them);
+    ``calibration`` holds 10 bins of ``[mean_predicted, observed_rate, count]`` over them."""
 
     users: int | None = None
     positives: int | None = None
@@ -624,36 +672,49 @@ class RealizedMetrics:
     brier: float | None = None
     top_decile_lift: float | None = None
     expected_calibration_error: float | None = None
+    cohorts: int | None = None
+    calibration: list[list[float]] = field(default_factory=list)
+
+    _METRICS: ClassVar[tuple[str, ...]] = (RealizedField.AUROC, RealizedField.AVERAGE_PRECISION, RealizedField.BRIER,
+                                           RealizedField.TOP_DECILE_LIFT, RealizedField.EXPECTED_CALIBRATION_ERROR)
 
     def to_hash(self) -> dict[str, str]:
-        return _text({name: getattr(self, name) for name in names(RealizedField)})
+        f = RealizedField
+        return _text({f.USERS: self.users, f.POSITIVES: self.positives, f.COHORTS: self.cohorts,
+                      **{m: getattr(self, m) for m in self._METRICS}, f.CALIBRATION: json.dumps(self.calibration)})
 
     @classmethod
     def from_hash(cls, raw: dict[str, Any]) -> "RealizedMetrics":
         f = RealizedField
+        bins = [b for b in parse_json(raw.get(f.CALIBRATION), []) if isinstance(b, list) and len(b) == 3]
         return cls(users=parse_int(raw.get(f.USERS)), positives=parse_int(raw.get(f.POSITIVES)),
-                   **{m: parse_float(raw.get(m)) for m in names(RealizedField)[2:]})
+                   cohorts=parse_int(raw.get(f.COHORTS)), calibration=bins,
+                   **{m: parse_float(raw.get(m)) for m in cls._METRICS})
 
 
 @dataclass(frozen=True)
 class Drift:
     """``{p}:drift`` (the latest) and each ``{p}:drift:history`` entry: population stability index (PSI) of the
     predicted risk and of each feature over the active users, against the artifact's training reference;
-    ``alerts`` names the features (``prediction`` for the risk) above the threshold."""
+    ``alerts`` names the features (``prediction`` for the risk) above ``threshold``, over ``users`` active users."""
 
     as_of_ms: int | None
     prediction_psi: float | None = None
     feature_psi: dict[str, float] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
+    threshold: float | None = None
+    users: int | None = None
 
     def to_hash(self) -> dict[str, str]:
         f = DriftField
         return _text({f.AS_OF_MS: self.as_of_ms, f.PREDICTION_PSI: self.prediction_psi,
-                      f.FEATURE_PSI: json.dumps(self.feature_psi), f.ALERTS: json.dumps(self.alerts)})
+                      f.FEATURE_PSI: json.dumps(self.feature_psi), f.ALERTS: json.dumps(self.alerts),
+                      f.THRESHOLD: self.threshold, f.USERS: self.users})
 
     @classmethod
     def from_hash(cls, raw: dict[str, Any]) -> "Drift":
         f = DriftField
         return cls(as_of_ms=parse_int(raw.get(f.AS_OF_MS)), prediction_psi=parse_float(raw.get(f.PREDICTION_PSI)),
                    feature_psi=_float_map(raw.get(f.FEATURE_PSI)),
-                   alerts=[str(a) for a in parse_json(raw.get(f.ALERTS), [])])
+                   alerts=[str(a) for a in parse_json(raw.get(f.ALERTS), [])],
+                   threshold=parse_float(raw.get(f.THRESHOLD)), users=parse_int(raw.get(f.USERS)))

@@ -50,6 +50,11 @@ class Settings:
     alert_hysteresis: float = 0.05
     alert_stream_maxlen: int = 10_000
     top_drivers: int = 3
+    refresh_hours: float = 24.0  # rescore every active user at each event-time boundary (00:00 UTC); 0 = off
+    refresh_shap_min_move: float = 0.01
+    monitor_auroc_drop: float = 0.05
+    drift_psi_threshold: float = 0.2
+    cohorts_kept: int = 60
     # Dashboard
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
@@ -186,6 +191,14 @@ SETTING_DOCS: dict[str, str] = {
     "alert_hysteresis": "an alert clears only when risk falls this far below the threshold",
     "alert_stream_maxlen": "length cap of the alert and dead-letter streams",
     "top_drivers": "SHAP drivers raising risk kept per user",
+    "refresh_hours": "event-time interval (hours, boundaries from 00:00 UTC) at which every active user is rescored "
+                     "as of the clock and a cohort kept for outcome tracking and drift; 0 switches refresh and "
+                     "monitoring off",
+    "refresh_shap_min_move": "a refresh recomputes SHAP drivers only for users whose risk moved at least this much "
+                             "(the others keep theirs)",
+    "monitor_auroc_drop": "alert when a resolved cohort's realized AUROC is this far below the offline test AUROC",
+    "drift_psi_threshold": "alert when a feature's or the prediction's PSI against the training reference exceeds it",
+    "cohorts_kept": "scored cohorts kept in Redis (the oldest are dropped; realized metrics pool the kept ones)",
     "dashboard_host": "address the dashboard binds to",
     "dashboard_port": "port of the dashboard",
     "dashboard_refresh_seconds": "dashboard refresh interval",

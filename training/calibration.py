@@ -58,20 +58,6 @@ def choose_calibrator(margin: np.ndarray, y: np.ndarray, fold: np.ndarray) -> tu
     return fit_calibrator(margin, y, best), oof[best], scores
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """ECE over ``bins`` equal-count bins of the predictions: sum_b (n_b / n) |mean(y_b) - mean(p_b)|."""
-    y = np.asarray(y, dtype="float64")
-    p = np.asarray(p, dtype="float64")
-    if len(y) == 0:
-        return float("nan")
-    order = np.argsort(p, kind="stable")
-    total = 0.0
-    for part in np.array_split(order, bins):
-        if len(part):
-            total += len(part) * abs(y[part].mean() - p[part].mean())
-    return float(total / len(y))
-
-
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
     """Mean prediction and observed rate per equal-count bin (the reliability plot's points)."""
     order = np.argsort(np.asarray(p, dtype="float64"), kind="stable")

@@ -6,7 +6,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, f1_score,
     precision_score, recall_score, roc_auc_score
 
 from contracts.artifact import METRIC_KEYS
-from training.calibration import expected_calibration_error, log_loss
+from contracts.metrics import expected_calibration_error, top_decile_lift
+from training.calibration import log_loss
 from contracts.truth import read_truth, truth_path
 
 
@@ -37,16 +38,6 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, rule: str = "best_f1") -> flo
     precision, _, thresholds = precision_recall_curve(y, p)
     ok = np.flatnonzero(precision[:-1] >= target)
     return float(thresholds[ok[0]]) if len(ok) else best_f1_threshold(y, p)
-
-
-def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
-    """Churn rate among the 10% highest risks over the overall churn rate."""
-    base = y.mean()
-    if base == 0:
-        return 0.0
-    k = max(1, int(np.ceil(len(p) * 0.1)))
-    top = np.argsort(-p, kind="stable")[:k]
-    return float(y[top].mean() / base)
 
 
 def metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:

@@ -149,7 +149,7 @@ def evaluate(cfg: Config, sets: TrainingSets, chosen: models.Candidate,
            "threshold_rule": cfg.threshold_rule, "validation": chosen.validation,
            "feature_names": list(sets.names)}
     out["calibration"] = {**chosen.calibrator.describe(), "oof_log_loss": chosen.calibration_log_loss,
-                          "ece_before": calibration.expected_calibration_error(y_te, p_raw),
+                          "ece_before": expected_calibration_error(y_te, p_raw),
                           "ece_after": out["ece"],
                           "reliability_before": calibration.reliability(y_te, p_raw),
                           "reliability_after": calibration.reliability(y_te, p_te)}

@@ -23,7 +23,8 @@ def evaluation_plots(y: np.ndarray, p: np.ndarray, threshold: float, baseline: n
                      best: np.ndarray | None = None, uncalibrated: np.ndarray | None = None) -> dict[str, Any]:
     """ROC, precision-recall, confusion matrix and reliability (before and after calibration) figures,
     keyed by file name."""
-    from training.calibration import expected_calibration_error, reliability
+    from contracts.metrics import expected_calibration_error
+    from training.calibration import reliability
     from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_curve, roc_curve
 
     plt = _plt()

@@ -85,14 +85,17 @@ def test_each_record_writes_only_its_keys_fields():
         L.UserField: L.UserScore("u", 0.4, "low", True, (L.Driver("a", "A", 1.0, 0.2),), {"a": 1.0}, {"a": 0.2},
                                  "paid", "F", "Ann Lee", "Town", 5, 10, 20, "v1", 30, False, 40, 35, 0.3),
         L.ModelField: L.ModelInfo("v1", 0.4, {"auroc": 0.8}, ["a"], {"a": 0.1}, "/m", "14.0", 99),
-        L.AlertField: L.AlertEntry("u", L.ALERT_UP, 0.6, 0.5, 10, "free"),
+        L.AlertField: L.AlertEntry("", L.ALERT_UP, 0.31, 0.2, 10, "", L.ALERT_KIND_DRIFT, "songs_per_day", 0.31),
         L.DeadLetterField: L.DeadLetterEntry("{", "not_json", 1, 7),
         L.CohortField: L.Cohort(5, 10, 2, True, 0.7, 0.4, 0.1, 3.0, 0.5, 0.4, [[0.1, 0.05, 3]]),
-        L.RealizedField: L.RealizedMetrics(10, 2, 0.7, 0.4, 0.1, 3.0, 0.02),
-        L.DriftField: L.Drift(5, 0.1, {"a": 0.3}, ["a"]),
+        L.RealizedField: L.RealizedMetrics(10, 2, 0.7, 0.4, 0.1, 3.0, 0.02, 3, [[0.1, 0.05, 3]]),
+        L.DriftField: L.Drift(5, 0.1, {"a": 0.3}, ["a"], 0.2, 100),
     }
     for field_class, record in full.items():
         assert set(record.to_hash()) == set(L.names(field_class)), field_class.__name__
+    user_alert = L.AlertEntry("u", L.ALERT_UP, 0.6, 0.5, 10, "free").to_hash()
+    assert L.AlertField.KIND not in user_alert  # the user-write script writes user alerts without a kind
+    assert L.AlertEntry.from_hash(user_alert).kind == L.ALERT_KIND_USER
     every = {f.name: 1 for f in dataclass_fields(L.StreamHealth)}
     health = L.StreamHealth(**{**every, "clock_batch": "c:1", "dead_letters_by_reason": {"not_json": 2}})
     assert set(health.to_hash()) == set(L.names(L.HealthField)) | {L.DEAD_LETTERS_PREFIX + "not_json"}

@@ -1,6 +1,7 @@
 """Calibrators, calibration error, thresholds and user-resampled bootstrap intervals (pure units)."""
 from __future__ import annotations
 
+from contracts.metrics import expected_calibration_error, top_decile_lift
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_auc_score
@@ -21,7 +22,7 @@ def test_calibration_fixes_a_miscalibrated_margin_and_stays_monotone():
     raw = 1 / (1 + np.exp(-margin))
     cal, oof, scores = calibration.choose_calibrator(margin, y, fold)
     assert set(scores) == {"isotonic", "sigmoid"} and cal.method == min(scores, key=scores.get)
-    assert calibration.expected_calibration_error(y, oof) < calibration.expected_calibration_error(y, raw) / 3
+    assert expected_calibration_error(y, oof) < expected_calibration_error(y, raw) / 3
     assert calibration.log_loss(y, oof) < calibration.log_loss(y, raw)
     grid = np.linspace(-8, 4, 500)
     for method in calibration.METHODS:
@@ -50,8 +51,8 @@ def test_expected_calibration_error_by_hand():
     y = np.array([0, 0, 0, 1, 0, 1, 1, 1, 0, 1])
     p = np.linspace(0.05, 0.95, 10)
     # 2 equal-count bins: [0.05..0.45] mean 0.25 vs rate 0.2; [0.55..0.95] mean 0.75 vs rate 0.8
-    assert calibration.expected_calibration_error(y, p, bins=2) == pytest.approx(0.05)
-    assert calibration.expected_calibration_error(y, np.full(10, 0.5), bins=1) == pytest.approx(0.0)
+    assert expected_calibration_error(y, p, bins=2) == pytest.approx(0.05)
+    assert expected_calibration_error(y, np.full(10, 0.5), bins=1) == pytest.approx(0.0)
 
 
 def test_threshold_rules():
@@ -77,7 +78,7 @@ def test_weighted_figures_with_unit_weights_equal_sklearn():
     assert fig["average_precision"][0] == pytest.approx(average_precision_score(y, p), abs=1e-12)
     assert fig["brier"][0] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
     assert fig["f1"][0] == pytest.approx(f1_score(y, (p >= 0.5).astype(int)), abs=1e-12)
-    assert fig["top_decile_lift"][0] == pytest.approx(evaluation.top_decile_lift(y, p), rel=0.05)
+    assert fig["top_decile_lift"][0] == pytest.approx(top_decile_lift(y, p), rel=0.05)
 
 
 def test_user_bootstrap_resamples_users_and_pairs_differences():
