@@ -1,4 +1,5 @@
-"""`python -m streaming`: run the streaming scorer until stopped (Ctrl-C / SIGTERM stop it cleanly).
+"""`python -m streaming`: run the streaming scorer until stopped (Ctrl-C / SIGTERM stop it cleanly);
+`python -m streaming monitor [--json]` prints the monitoring state (`streaming.monitor`).
 
 Also runnable as ``spark-submit streaming/__main__.py ...`` against a Spark cluster (the Kafka connector jars
 must then be on the cluster's classpath, e.g. ``--jars`` or ``SPARKIFY_SPARK_JARS_DIR``).
@@ -41,6 +42,11 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["monitor"]:  # the monitoring read-out: Redis only, no Spark
+        from streaming.monitor import main as monitor
+
+        return monitor(argv[1:])
     try:
         defaults = Settings.from_env()
     except SettingsError as exc:
