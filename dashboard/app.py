@@ -26,6 +26,8 @@ from dashboard import charts, data  # noqa: E402
 from dashboard.catch import CatchRate  # noqa: E402
 from dashboard.changes import risk_changes  # noqa: E402
 from dashboard.export import csv_bytes  # noqa: E402
+from dashboard.monitoring import (Monitoring, alert_words, calibration_frame, cohort_frame, cohort_table,  # noqa: E402
+                                  drift_frame, drift_subject, offline_figures)
 from dashboard.formatting import (escape_markdown, fmt_ago, fmt_clock_time, fmt_count, fmt_day, fmt_number, fmt_span,  # noqa: E402
                                   fmt_time, fmt_value, redact_url)
 from contracts.features import KEY_FEATURES, feature_label  # noqa: E402
@@ -80,8 +82,8 @@ def sidebar(settings: Settings) -> tuple[TargetFilter, int, str]:
     return TargetFilter(float(lo), float(hi), tuple(bands), tuple(levels), status), limit, search
 
 
-def headline(snap: data.Snapshot, catch: CatchRate, now_ms: int) -> None:
-    """Two rows of four tiles: wide enough at 1,280 px that no value or label is cut."""
+def headline(snap: data.Snapshot, catch: CatchRate, mon: Monitoring, now_ms: int) -> None:
+    """Three rows of four tiles: wide enough at 1,280 px that no value or label is cut."""
     h, hl = snap.health, snap.headline
     row = st.columns(4)
     row[0].metric("Active users", fmt_number(hl.active_users), border=True)
@@ -102,6 +104,32 @@ def headline(snap: data.Snapshot, catch: CatchRate, now_ms: int) -> None:
                   help=f"Wall-clock age of the last scored batch (batch {fmt_number(h.batch_id)}, "
                        f"took {fmt_span(h.batch_ms)}).")
     row[3].metric("Lag", fmt_number(h.lag), border=True, help="Backlog reported by the streaming job's health record.")
+    monitoring_tiles(snap, mon)
+
+
+def monitoring_tiles(snap: data.Snapshot, mon: Monitoring) -> None:
+    """The refresh's health and the monitoring's headline figures, four tiles like the rows above."""
+    h, real, drift = snap.health, mon.realized, mon.drift
+    row = st.columns(4)
+    age = None if h.max_score_age_ms is None else f"{h.max_score_age_ms / 3_600_000:.1f} h"
+    row[0].metric("Oldest score", age or "—", border=True,
+                  help="Largest score age over active users: the event-time clock minus the time each one's score "
+                       f"is as of. Users ranked after the last refresh: {fmt_number(h.active_users)}.")
+    plain_metric(row[1], "refresh", "Last refresh", fmt_day(h.refresh_as_of_ms), fmt_clock_time(h.refresh_as_of_ms),
+                 f"Event time of the last refresh, when every active user was rescored as of one clock "
+                 f"({fmt_number(h.refresh_users)} users, took {fmt_span(h.refresh_ms)}).")
+    offline = offline_figures(snap.model)["auroc"]
+    delta = (f"{real.auroc - offline:+.3f} vs offline" if real.auroc is not None and offline is not None else None)
+    row[2].metric("Realized AUROC", fmt_number(real.auroc, 3), delta=delta, border=True,
+                  help=f"AUROC of the live scores against what happened next, pooled over "
+                       f"{fmt_number(real.cohorts)} resolved cohorts; the delta is against the model's offline test "
+                       f"AUROC ({fmt_number(offline, 3)}).")
+    top = max(drift.feature_psi.values(), default=None)
+    above = len(drift.alerts)
+    plain_metric(row[3], "drift", "Largest feature PSI", fmt_number(top, 2),
+                 f"{above} above {drift.threshold:.2f}" if drift.threshold is not None and mon.has_drift else None,
+                 "Population stability index of the features against the training reference at the last refresh; "
+                 "above 0.2 usually means the population has shifted.")
 
 
 def _remember_selection(table_key: str) -> None:
@@ -260,15 +288,70 @@ def catch_list(catch: CatchRate) -> None:
 
 def alert_feed(alerts: list[data.Alert], now_ms: int) -> None:
     if not alerts:
-        st.caption("No threshold crossings yet.")
+        st.caption("No threshold crossings or monitoring alerts yet.")
         return
-    frame = pd.DataFrame([{"when": fmt_ago(a.added_ms, now_ms), "user": a.user,
-                           "direction": "⬆ crossed up" if a.direction == "up" else "⬇ dropped below",
-                           "risk": a.risk, "threshold": a.threshold, "level": a.level,
-                           "event time": fmt_time(a.as_of)} for a in alerts])
-    st.dataframe(frame, hide_index=True, height=300,
-                 column_config={"risk": st.column_config.NumberColumn(format="%.2f"),
-                                "threshold": st.column_config.NumberColumn(format="%.2f")})
+    words = [alert_words(a) for a in alerts]
+    frame = pd.DataFrame([{"when": fmt_ago(a.added_ms, now_ms), "kind": w.kind, "about": w.subject, "what": w.what,
+                           "level": a.level, "event time": fmt_time(a.as_of)} for a, w in zip(alerts, words)])
+    st.dataframe(frame, hide_index=True, height=300, column_config={
+        "about": st.column_config.TextColumn("About", help="The user; for drift, what drifted; for realized AUROC, "
+                                                           "the cohort (when it was scored)."),
+        "what": st.column_config.TextColumn("What happened", width="large")})
+
+
+def outcomes(mon: Monitoring, model: data.ModelInfo | None) -> None:
+    """Did the predictions come true? Each resolved cohort's realized figures beside the offline ones."""
+    st.subheader("Did the predictions come true?")
+    horizon = model.horizon_days if model and model.horizon_days else "H"
+    if not mon.cohorts:
+        pending = f" {mon.pending:,} cohorts are waiting for their labels." if mon.pending else ""
+        st.caption(f"No resolved cohorts yet (labels arrive {escape_markdown(horizon)} days after a refresh).{pending}")
+        return
+    real, offline = mon.realized, offline_figures(model)
+    st.markdown(f"Pooled over **{fmt_number(real.cohorts or len(mon.cohorts))}** resolved cohorts "
+                f"(**{fmt_number(real.users)}** user-scores, **{fmt_number(real.positives)}** cancelled within "
+                f"{escape_markdown(horizon)} days): AUROC **{fmt_number(real.auroc, 3)}** (offline "
+                f"{fmt_number(offline['auroc'], 3)}) · AP **{fmt_number(real.average_precision, 3)}** (offline "
+                f"{fmt_number(offline['average_precision'], 3)}) · top-decile lift "
+                f"**{fmt_number(real.top_decile_lift, 2)}** (offline {fmt_number(offline['top_decile_lift'], 2)}) · "
+                f"Brier **{fmt_number(real.brier, 3)}** · calibration error "
+                f"**{fmt_number(real.expected_calibration_error, 3)}**")
+    st.altair_chart(charts.realized_chart(cohort_frame(mon.cohorts, offline)))
+    st.caption("Each point is a cohort: the users scored at one refresh, labelled by whether they cancelled "
+               f"within the next {escape_markdown(horizon)} days; its size is the cohort's user count. Dashed: "
+               "the model's offline test figure. Small cohorts are noisy.")
+    with st.expander(f"The {len(mon.cohorts):,} resolved cohorts"):
+        st.dataframe(cohort_table(mon.cohorts), hide_index=True, column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in ("AUROC", "AP", "lift", "precision", "recall")})
+
+
+def reliability(mon: Monitoring) -> None:
+    st.subheader("Do the probabilities hold?")
+    bins = calibration_frame(mon.realized.calibration)
+    if bins.empty:
+        st.caption("No resolved cohorts to pool yet.")
+        return
+    st.altair_chart(charts.reliability_chart(bins), use_container_width=True)
+    st.caption("Reliability of the pooled resolved cohorts: of the users scored about x, the share who cancelled "
+               "(10 equal-count bins, sized by user-scores). On the dashed diagonal the probabilities hold; they are "
+               "only as good as the model's calibration.")
+
+
+def drift_panel(mon: Monitoring) -> None:
+    st.subheader("Drift")
+    drift = mon.drift
+    if not mon.has_drift:
+        st.caption("No drift computed yet: at each refresh the streaming job compares the active users with the "
+                   "model's training reference (switched off for a model without one).")
+        return
+    flagged = ", ".join(drift_subject(n) for n in drift.alerts) or "nothing"
+    st.markdown(f"Prediction PSI **{fmt_number(drift.prediction_psi, 3)}** · above the threshold "
+                f"({fmt_number(drift.threshold, 2)}): **{escape_markdown(flagged)}** · "
+                f"{fmt_number(drift.users)} active users at {fmt_time(drift.as_of_ms)} UTC")
+    st.altair_chart(charts.drift_chart(drift_frame(drift), drift.threshold), use_container_width=True)
+    st.caption("Population stability index of each feature's (and the predicted risk's) distribution over the "
+               "active users against the training snapshots' deciles. Under 0.1: stable; 0.1–0.2: moderate; above "
+               "0.2: shifted.")
 
 
 def model_card(model: data.ModelInfo | None, now_ms: int) -> None:
@@ -314,7 +397,7 @@ def live(client: redis.Redis, keys: RedisKeys, settings: Settings, filt: TargetF
         if snap.model is None:
             st.caption("No model metadata in Redis yet either.")
         return
-    headline(snap, page.catch, now_ms)
+    headline(snap, page.catch, page.monitoring, now_ms)
     rows = page.targets.rows
     if search and page.found is None:
         st.warning(f"No user with id {escape_markdown(search)} in Redis; showing the filtered list instead.")
@@ -358,6 +441,12 @@ def live(client: redis.Redis, keys: RedisKeys, settings: Settings, filt: TargetF
     with b:
         st.subheader("Did we see it coming?")
         catch_list(page.catch)
+    outcomes(page.monitoring, snap.model)
+    a, b = st.columns(2, gap="medium")
+    with a:
+        reliability(page.monitoring)
+    with b:
+        drift_panel(page.monitoring)
     a, b = st.columns(2, gap="medium")
     with a:
         st.subheader("Alert feed")

@@ -91,3 +91,61 @@ def dependence_chart(frame: pd.DataFrame, feature_label: str, colour_label: str)
         tooltip=[alt.Tooltip("user:N"), alt.Tooltip("value:Q", format=".4g", title=feature_label),
                  alt.Tooltip("shap:Q", format="+.3f", title="SHAP"),
                  alt.Tooltip("colour:Q", format=".4g", title=colour_label)]).properties(height=300)
+
+
+#: Width of each realized figure's row (a faceted chart cannot stretch to its container; this fits 1,280 px).
+REALIZED_WIDTH = 640
+
+
+def realized_chart(frame: pd.DataFrame) -> alt.FacetChart:
+    """Each tracked figure per resolved cohort over event time (points sized by the cohort's users), one row per
+    figure on its own scale, with the model's offline test figure as a dashed reference line."""
+    base = alt.Chart(frame)
+    line = base.mark_line(point=False, color="#1f77b4").encode(
+        x=alt.X("as_of:T", title="cohort scored at (event time)"), y=alt.Y("value:Q", title=None,
+                                                                         scale=alt.Scale(zero=False)))
+    points = base.mark_circle(color="#1f77b4", opacity=0.9).encode(
+        x="as_of:T", y="value:Q", size=alt.Size("users:Q", title="users in cohort", legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("as_of:T", title="cohort", format="%Y-%m-%d %H:%M"), "metric:N",
+                 alt.Tooltip("value:Q", format=".3f", title="realized"),
+                 alt.Tooltip("offline:Q", format=".3f", title="offline (test)"), "users:Q",
+                 alt.Tooltip("positives:Q", title="cancelled")])
+    offline = base.transform_filter("isValid(datum.offline)").mark_rule(strokeDash=[4, 3], color="black").encode(
+        y="mean(offline):Q", tooltip=[alt.Tooltip("mean(offline):Q", format=".3f", title="offline (test)")])
+    return alt.layer(line, points, offline).properties(height=110, width=REALIZED_WIDTH).facet(
+        row=alt.Row("metric:N", title=None, sort=["AUROC", "average precision", "top-decile lift"],
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold"))
+    ).resolve_scale(y="independent")
+
+
+def reliability_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """Observed cancellation rate against mean predicted risk per bin, pooled over the resolved cohorts, with the
+    diagonal a calibrated model lies on."""
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
+        strokeDash=[4, 3], color="black").encode(x="x:Q", y="y:Q")
+    scale = alt.Scale(domain=[0, 1])
+    line = alt.Chart(frame).mark_line(color=UP).encode(
+        x=alt.X("mean_predicted:Q", title="mean predicted risk", scale=scale),
+        y=alt.Y("observed_rate:Q", title="observed cancellation rate", scale=scale))
+    points = alt.Chart(frame).mark_circle(color=UP, opacity=0.9).encode(
+        x="mean_predicted:Q", y="observed_rate:Q", size=alt.Size("count:Q", title="user-scores",
+                                                                 legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("mean_predicted:Q", format=".3f", title="mean predicted"),
+                 alt.Tooltip("observed_rate:Q", format=".3f", title="observed"), alt.Tooltip("count:Q", title="n")])
+    return (diagonal + line + points).properties(height=300)
+
+
+def drift_chart(frame: pd.DataFrame, threshold: float | None) -> alt.LayerChart:
+    """PSI per feature (and of the predicted risk) as bars, red above the alert threshold, the threshold a line."""
+    bars = alt.Chart(frame.assign(order=range(len(frame)))).mark_bar().encode(
+        x=alt.X("psi:Q", title="population stability index (PSI)"),
+        y=alt.Y("label:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False)),
+        color=alt.Color("alert:N", scale=alt.Scale(domain=[False, True], range=["#9ecae1", UP]),
+                        legend=alt.Legend(title=None, orient="bottom",
+                                          labelExpr="datum.label == 'true' ? 'above threshold' : 'below threshold'")),
+        tooltip=[alt.Tooltip("label:N", title="what"), alt.Tooltip("psi:Q", format=".3f", title="PSI")])
+    if threshold is None:
+        return alt.layer(bars).properties(height=alt.Step(22))
+    rule = alt.Chart(pd.DataFrame({"x": [threshold], "what": [f"alert threshold {threshold:.2f}"]})).mark_rule(
+        strokeDash=[4, 3], color="black").encode(x="x:Q", tooltip=["what:N"])
+    return (bars + rule).properties(height=alt.Step(22))

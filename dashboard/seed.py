@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.redis_keys import ModelInfo, RedisKeys, StreamHealth, UserScore, band_for
+from contracts.metrics import outcome_metrics
+from contracts.redis_keys import (ALERT_KIND_DRIFT, AlertEntry, Cohort, Drift, ModelInfo, RealizedMetrics, RedisKeys,
+                                  StreamHealth, UserScore, band_for)
 from contracts.user_writer import UserWriter
 
 from contracts.drivers import top_drivers
@@ -158,3 +160,66 @@ def seed(client, keys: RedisKeys, n_users: int, *, seed: int = 7, threshold: flo
         pipe.hset(keys.model, mapping=model.to_hash())
     pipe.execute()
     return SeedResult(users=users, threshold=threshold, clock_ms=CLOCK_MS)
+
+
+@dataclass(frozen=True)
+class MonitoringSeed:
+    """What :func:`seed_monitoring` wrote: the resolved cohorts (oldest first), the pooled metrics and the drift."""
+
+    cohorts: list[Cohort]
+    realized: RealizedMetrics
+    drift: Drift
+    pending: int
+
+
+def seed_monitoring(client, keys: RedisKeys, *, seed: int = 7, cohorts: int = 12, pending: int = 3,
+                    users: int = 400, threshold: float = 0.5,
+                    drifted: tuple[str, ...] = ("days_since_last",)) -> MonitoringSeed:
+    """Fake monitoring state through the records: daily cohorts before the seed's clock (the last ``pending`` of
+    them unresolved, inside the horizon), each of ``users`` scores whose outcomes are drawn from the risks (so the
+    realized figures are those of a calibrated model, computed by the stream's own formulas), their pool, and a
+    drift record in which the ``drifted`` features are above the PSI threshold."""
+    rng = np.random.default_rng(seed)
+    kept: list[Cohort] = []
+    ys, ps = [], []
+    first = CLOCK_MS - (cohorts + pending) * DAY_MS
+    for i in range(cohorts + pending):
+        as_of = first + i * DAY_MS
+        if i >= cohorts:
+            kept.append(Cohort(as_of_ms=as_of, users=users, resolved=False))
+            continue
+        n = users + int(rng.integers(-users // 4, users // 4 + 1))
+        p = rng.beta(1.2, 5.0, n)
+        y = (rng.random(n) < p).astype(int)
+        ys.append(y)
+        ps.append(p)
+        m = outcome_metrics(y, p, threshold)
+        kept.append(Cohort(as_of_ms=as_of, users=m["users"], positives=m["positives"], resolved=True,
+                           **{k: m[k] for k in ("auroc", "average_precision", "brier", "top_decile_lift",
+                                                "precision", "recall")}, calibration=m["calibration"]))
+    pooled = outcome_metrics(np.concatenate(ys), np.concatenate(ps), threshold) if ys else None
+    realized = RealizedMetrics() if pooled is None else RealizedMetrics(
+        users=pooled["users"], positives=pooled["positives"], cohorts=len(ys), calibration=pooled["calibration"],
+        **{k: pooled[k] for k in ("auroc", "average_precision", "brier", "top_decile_lift",
+                                  "expected_calibration_error")})
+    psi = {f[0]: round(float(rng.uniform(0.005, 0.08)), 4) for f in SEED_FEATURES}
+    psi.update({name: round(float(rng.uniform(0.25, 0.4)), 4) for name in drifted})
+    drift_threshold = 0.2
+    drift = Drift(as_of_ms=CLOCK_MS, prediction_psi=round(float(rng.uniform(0.02, 0.08)), 4), feature_psi=psi,
+                  alerts=[k for k, v in psi.items() if v > drift_threshold], threshold=drift_threshold, users=users)
+    pipe = client.pipeline(transaction=False)
+    for c in kept:
+        pipe.hset(keys.cohort(c.as_of_ms), mapping=c.to_hash())
+        pipe.zadd(keys.cohorts, {str(c.as_of_ms): c.as_of_ms})
+    if pooled is not None:
+        pipe.hset(keys.realized, mapping=realized.to_hash())
+    pipe.hset(keys.drift, mapping=drift.to_hash())
+    pipe.hset(keys.health, mapping=StreamHealth(refresh_as_of_ms=CLOCK_MS - CLOCK_MS % DAY_MS, refresh_users=users,
+                                                refresh_ms=1800, max_score_age_ms=20 * 3_600_000,
+                                                active_users=users).to_hash())
+    for name in drift.alerts:
+        pipe.xadd(keys.alerts, AlertEntry(user="", direction="up", risk=None, threshold=drift_threshold,
+                                          as_of=CLOCK_MS, level="", kind=ALERT_KIND_DRIFT, subject=name,
+                                          value=psi[name]).to_hash())
+    pipe.execute()
+    return MonitoringSeed([c for c in kept if c.resolved], realized, drift, pending)

@@ -177,3 +177,36 @@ def test_training_plots_show_when_the_artifact_folder_exists(page, redis_client,
     assert "Trained on mini log." in _texts(at.markdown)
     assert len(at.get("imgs")) == 1
     assert "artifact folder not available" not in _texts(at.caption)
+
+
+def test_monitoring_panels_without_resolved_cohorts_say_when_labels_arrive(page, seeded):
+    at = page()
+    headers = [h.value for h in at.subheader]
+    assert "Did the predictions come true?" in headers and "Drift" in headers
+    captions = _texts(at.caption)
+    assert "No resolved cohorts yet (labels arrive 10 days after a refresh)." in captions
+    assert "No drift computed yet" in captions
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Oldest score"] == "—" and metrics["Realized AUROC"] == "—"
+
+
+def test_monitoring_panels_show_the_realized_figures_and_the_drift(page, seeded, redis_client):
+    from dashboard.seed import seed_monitoring
+
+    mon = seed_monitoring(redis_client, RedisKeys(PREFIX), seed=4, cohorts=8, pending=2, users=300)
+    at = page()
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Oldest score"].value == "20.0 h"
+    assert metrics["Realized AUROC"].value == f"{mon.realized.auroc:.3f}"
+    assert metrics["Realized AUROC"].delta == f"{mon.realized.auroc - 0.871:+.3f} vs offline"
+    assert metrics["Largest feature PSI"].delta == "1 above 0.20"
+    md = _texts(at.markdown)
+    assert f"Pooled over **8** resolved cohorts (**{mon.realized.users:,}** user-scores" in md
+    assert f"AUROC **{mon.realized.auroc:.3f}** (offline 0.871)" in md
+    assert f"Prediction PSI **{mon.drift.prediction_psi:.3f}**" in md and "**days since last activity**" in md
+    cohorts = next(d.value for d in at.dataframe if "cohort" in d.value.columns)
+    assert list(cohorts["users"]) == [c.users for c in reversed(mon.cohorts)]
+    alerts = next(d.value for d in at.dataframe if "what" in d.value.columns)
+    drift_rows = alerts[alerts["kind"] == "drift"]
+    assert list(drift_rows["about"]) == ["days since last activity"]
+    assert (alerts[alerts["kind"] == "user"]["about"].str.startswith("user ")).all()

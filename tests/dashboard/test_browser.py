@@ -2,7 +2,8 @@
 Chromium through Playwright. It must show the riskiest user first, open a drill-down on a row click,
 refresh in place when Redis changes, show event text literally, and render a screenshot; and at 1,280 and
 1,920 px: draw the SHAP dependence view, change the count when a filter changes, download a CSV holding the
-filtered users, and cut no tile's text (checked in the page: no element wider inside than its box)."""
+filtered users, and cut no tile's text (checked in the page: no element wider inside than its box); and draw the
+monitoring panels (realized figures per cohort, reliability diagram, drift bars) over seeded monitoring state."""
 from __future__ import annotations
 
 import shutil
@@ -13,7 +14,7 @@ import pytest
 from contracts.redis_keys import RedisKeys
 from dashboard.population import SAMPLE_SIZE
 from devstack.screenshot import CHROMIUM, browser_page, serve_dashboard
-from dashboard.seed import seed
+from dashboard.seed import seed, seed_monitoring
 from devstack.services import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration,
@@ -88,10 +89,11 @@ def served(redis_server, tmp_path_factory):
     client = redis.Redis(host="127.0.0.1", port=redis_server.port, db=FIT_DB, decode_responses=True)
     client.flushdb()  # a database of its own: other tests flush database 0
     result = seed(client, RedisKeys("fit"), 3000, seed=9, threshold=0.45)
+    monitoring = seed_monitoring(client, RedisKeys("fit"), seed=9, cohorts=20, pending=3, users=500, threshold=0.45)
     log = tmp_path_factory.mktemp("dash") / "dashboard.log"
     redis_url = f"redis://127.0.0.1:{redis_server.port}/{FIT_DB}"
     with serve_dashboard(free_port(), redis_url, prefix="fit", log=log, refresh_seconds=2.0) as url:
-        yield url, result, band_for
+        yield url, result, band_for, monitoring
     client.flushdb()
     client.close()
 
@@ -113,10 +115,10 @@ def _count_line(page) -> str:
 def test_no_tile_text_is_elided_and_the_dependence_view_draws(served, width):
     from playwright.sync_api import expect
 
-    url, result, _ = served
+    url, result, _, _ = served
     with browser_page(width=width, height=1400) as page:
         _open(page, url, result)
-        expect(page.get_by_test_id("stMetric")).to_have_count(4 + 4 + 2 + 8, timeout=TIMEOUT_MS)
+        expect(page.get_by_test_id("stMetric")).to_have_count(4 + 4 + 4 + 2 + 8, timeout=TIMEOUT_MS)
         page.wait_for_timeout(1500)  # fonts and charts settle
         assert page.evaluate(ELIDED_JS) == [], f"elided at {width} px"
         sampled = min(SAMPLE_SIZE, len(result.active))
@@ -129,7 +131,7 @@ def test_filters_change_the_count_and_the_csv_holds_the_filtered_users(served, w
 
     from playwright.sync_api import expect
 
-    url, result, band_for = served
+    url, result, band_for, _ = served
     with browser_page(width=width, height=1400) as page:
         _open(page, url, result)
         expect(page.get_by_text(" users match ·").first).to_contain_text(f"{len(result.active):,} active users match")
@@ -159,3 +161,33 @@ def test_filters_change_the_count_and_the_csv_holds_the_filtered_users(served, w
         assert {r["band"] for r in rows} == {"high"} and all(r["as_of"] for r in rows)
         assert [float(r["risk"]) for r in rows] == pytest.approx([u.risk_before_cancel for u in high], abs=1e-4)
         assert page.evaluate(ELIDED_JS) == [], f"elided at {width} px"
+
+
+#: Per chart on the page, how many data marks of a kind (``mark-rect``: bars, ``mark-symbol``: points) it draws
+#: (Vega draws one SVG path per mark; legends are not data marks).
+MARKS_JS = """(mark) => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    .map(c => c.querySelectorAll(`g.${mark}.role-mark path`).length)"""
+
+
+def test_the_monitoring_panels_draw(served):
+    from playwright.sync_api import expect
+
+    url, result, _, mon = served
+    with browser_page(width=1280, height=2400) as page:
+        _open(page, url, result)
+        expect(page.get_by_role("heading", name="Did the predictions come true?")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Drift", exact=True)).to_be_visible()
+        pooled = page.get_by_text("Pooled over ", exact=False).first
+        expect(pooled).to_contain_text(f"Pooled over 20 resolved cohorts ({mon.realized.users:,} user-scores")
+        expect(pooled).to_contain_text(f"AUROC {mon.realized.auroc:.3f} (offline 0.871)")
+        expect(page.get_by_text("Prediction PSI", exact=False).first).to_contain_text(
+            f"Prediction PSI {mon.drift.prediction_psi:.3f} · above the threshold (0.20): days since last activity")
+        tile = page.get_by_test_id("stMetric").filter(has_text="Realized AUROC")
+        expect(tile).to_contain_text(f"{mon.realized.auroc:.3f}")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Oldest score")).to_contain_text("20.0 h")
+        # realized: 3 figures x 20 cohorts as points; reliability: 10 bins; drift: one bar per feature + prediction
+        bars = len(mon.drift.feature_psi) + 1
+        page.wait_for_function(f"({MARKS_JS})('mark-rect').includes({bars})", timeout=TIMEOUT_MS)
+        points = page.evaluate(MARKS_JS, "mark-symbol")
+        assert 3 * 20 in points and 10 in points, points
+        assert page.evaluate(ELIDED_JS) == []
