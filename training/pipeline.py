@@ -12,6 +12,7 @@ import numpy as np
 
 from contracts.artifact import CI_KEYS, ModelArtifact, new_version, save_artifact, write_latest
 from contracts.features import DAY_MS, FEATURE_NAMES, FEATURE_VERSION
+from contracts.metrics import expected_calibration_error
 from training import bootstrap, calibration, dataset, evaluation, models, report
 
 ALL_MODELS = ("sklearn_logistic_regression", "sklearn_hist_gradient_boosting", "spark_logistic_regression",
