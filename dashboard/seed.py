@@ -180,6 +180,7 @@ def seed_monitoring(client, keys: RedisKeys, *, seed: int = 7, cohorts: int = 12
     realized figures are those of a calibrated model, computed by the stream's own formulas), their pool, and a
     drift record in which the ``drifted`` features are above the PSI threshold."""
     rng = np.random.default_rng(seed)
+    active = int(client.zcard(keys.ranking)) or users  # the seeded users when :func:`seed` ran first
     kept: list[Cohort] = []
     ys, ps = [], []
     first = CLOCK_MS - (cohorts + pending) * DAY_MS
@@ -206,7 +207,7 @@ def seed_monitoring(client, keys: RedisKeys, *, seed: int = 7, cohorts: int = 12
     psi.update({name: round(float(rng.uniform(0.25, 0.4)), 4) for name in drifted})
     drift_threshold = 0.2
     drift = Drift(as_of_ms=CLOCK_MS, prediction_psi=round(float(rng.uniform(0.02, 0.08)), 4), feature_psi=psi,
-                  alerts=[k for k, v in psi.items() if v > drift_threshold], threshold=drift_threshold, users=users)
+                  alerts=[k for k, v in psi.items() if v > drift_threshold], threshold=drift_threshold, users=active)
     pipe = client.pipeline(transaction=False)
     for c in kept:
         pipe.hset(keys.cohort(c.as_of_ms), mapping=c.to_hash())
@@ -214,9 +215,9 @@ def seed_monitoring(client, keys: RedisKeys, *, seed: int = 7, cohorts: int = 12
     if pooled is not None:
         pipe.hset(keys.realized, mapping=realized.to_hash())
     pipe.hset(keys.drift, mapping=drift.to_hash())
-    pipe.hset(keys.health, mapping=StreamHealth(refresh_as_of_ms=CLOCK_MS - CLOCK_MS % DAY_MS, refresh_users=users,
+    pipe.hset(keys.health, mapping=StreamHealth(refresh_as_of_ms=CLOCK_MS - CLOCK_MS % DAY_MS, refresh_users=active,
                                                 refresh_ms=1800, max_score_age_ms=20 * 3_600_000,
-                                                active_users=users).to_hash())
+                                                active_users=active).to_hash())
     for name in drift.alerts:
         pipe.xadd(keys.alerts, AlertEntry(user="", direction="up", risk=None, threshold=drift_threshold,
                                           as_of=CLOCK_MS, level="", kind=ALERT_KIND_DRIFT, subject=name,

@@ -122,7 +122,8 @@ def render_text(state: dict[str, Any], horizon_days: str = "") -> str:
     clock_text = "—" if clock is None else datetime.fromtimestamp(clock / 1000, tz=timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
     lines = [f"model {state['model_version'] or '—'} · event-time clock {clock_text} · "
-             f"{_num(state['active_users'])} active users · oldest score {_num(state['max_score_age_hours'], '.1f')} h",
+             f"{_num(state['active_users'])} active users · "
+             f"oldest score {_num(state['max_score_age_hours'], '.1f')} h",
              "", "Did the predictions come true? (realized, pooled over resolved cohorts, vs offline test)"]
     if not state["cohorts"]:
         lines.append(f"  no resolved cohorts yet (labels arrive {horizon_days or 'H'} days after a refresh)")

@@ -50,9 +50,9 @@ def seed_state(client, keys: RedisKeys) -> None:
         c = _cohort(i, resolved)
         client.hset(keys.cohort(c.as_of_ms), mapping=c.to_hash())
         client.zadd(keys.cohorts, {str(c.as_of_ms): c.as_of_ms})
-    client.hset(keys.realized, mapping=RealizedMetrics(users=603, positives=33, auroc=0.79, average_precision=0.31,
-                                                       brier=0.071, top_decile_lift=3.4, expected_calibration_error=0.02,
-                                                       cohorts=3, calibration=BINS).to_hash())
+    realized = RealizedMetrics(users=603, positives=33, auroc=0.79, average_precision=0.31, brier=0.071,
+                               top_decile_lift=3.4, expected_calibration_error=0.02, cohorts=3, calibration=BINS)
+    client.hset(keys.realized, mapping=realized.to_hash())
     client.hset(keys.drift, mapping=Drift(as_of_ms=T0 + 40 * DAY_MS, prediction_psi=0.05,
                                           feature_psi={"songs_per_day": 0.31, "tenure_days": 0.02},
                                           alerts=["songs_per_day"], threshold=0.2, users=180).to_hash())
