@@ -7,6 +7,10 @@ Layout (``model_dir`` is ``Settings.model_dir``, default ``models/``)::
     models/<version>/metadata.json    features, FEATURE_VERSION, epoch_ms, horizon, cutoffs, data window,
                                       fingerprint, library versions, SHAP expected value, global importance
     models/<version>/metrics.json     selected model's metrics (+ backtest, baselines, candidates)
+    models/<version>/reference.json   drift reference (``contracts.drift.DriftReference``): per model feature,
+                                      decile bin edges and shares of the training snapshots; the same for
+                                      the predicted risk on the test snapshots. Optional: an artifact
+                                      without it loads with ``reference`` None (no drift monitoring)
     models/<version>/model_card.md    plus plots (*.png)
     models/latest                     text file holding the current version, replaced atomically
 
@@ -28,6 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from contracts.drift import DriftReference
 from contracts.features import FEATURE_NAMES, FEATURE_VERSION
 
 LATEST = "latest"
@@ -35,6 +40,7 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "model_card.md"
+REFERENCE_FILE = "reference.json"
 #: Keys every metrics block carries (the one list: training's metrics, intervals and card use it), with the
 #: card's column heading of each. ``ece``: expected calibration error over 10 equal-count bins.
 METRIC_LABELS: dict[str, str] = {"f1": "F1", "precision": "precision", "recall": "recall",
@@ -206,6 +212,8 @@ class ModelArtifact:
     global_importance: dict
     metadata: dict = field(default_factory=dict, repr=False)
     scorer: Any = field(default=None, repr=False)
+    #: Drift reference distributions, None for an artifact saved without one (older versions).
+    reference: DriftReference | None = field(default=None, repr=False)
 
     def predict_and_explain(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(risk probability [n], SHAP contributions to the margin in log-odds [n, n_features]) for rows ``X``."""
@@ -266,10 +274,28 @@ def load_artifact(model_dir: str | Path, version: str = LATEST) -> ModelArtifact
         raise ArtifactError(f"model {version} in {model_dir} is incomplete: {MODEL_FILE} missing") from None
     except Exception as exc:  # unpickling errors come in many types
         raise ArtifactError(f"model {version} in {model_dir} cannot be loaded: {type(exc).__name__}") from None
+    reference = _load_reference(path, version, model_dir)
     return ModelArtifact(version=version, path=path, threshold=float(meta["threshold"]), feature_names=names,
                          feature_version=meta["feature_version"], epoch_ms=int(meta["epoch_ms"]),
                          horizon_days=float(meta["horizon_days"]), metrics=metrics,
-                         global_importance=dict(meta.get("global_importance") or {}), metadata=meta, scorer=scorer)
+                         global_importance=dict(meta.get("global_importance") or {}), metadata=meta, scorer=scorer,
+                         reference=reference)
+
+
+def _load_reference(path: Path, version: str, model_dir: Path) -> DriftReference | None:
+    """The version's drift reference, or None when it has none (saved before references, or without one)."""
+    try:
+        data = json.loads((path / REFERENCE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        raise ArtifactError(f"model {version} in {model_dir}: {REFERENCE_FILE} is unreadable: "
+                            f"{str(exc).splitlines()[0]}") from None
+    try:
+        return DriftReference.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(f"model {version} in {model_dir}: {REFERENCE_FILE} is malformed "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
 def new_version(fingerprint: str = "", now: float | None = None) -> str:
@@ -311,13 +337,14 @@ def save_artifact(model_dir: str | Path, scorer: Any, *, threshold: float, featu
                   epoch_ms: int, horizon_days: float, metrics: Mapping[str, Any], metadata: Mapping[str, Any],
                   global_importance: Mapping[str, float], plots: Mapping[str, Any] | None = None,
                   model_card: str = "", fingerprint: str = "", make_latest: bool = True,
-                  version: str | None = None) -> ModelArtifact:
+                  version: str | None = None, reference: DriftReference | None = None) -> ModelArtifact:
     """Write a complete version folder, then (optionally) move ``latest`` to it; returns the loaded artifact.
 
     ``plots`` maps a file name (``roc.png``) to a matplotlib Figure. Every file (model, metadata, metrics,
     card, plots) is written under a hidden temporary name, which is renamed only when all are there: a
     version folder appears complete or not at all, and a failure leaves no temporary folder behind.
     ``version`` defaults to :func:`new_version` (pass one to put it in the card before saving).
+    ``reference`` (drift reference distributions) is written as ``reference.json`` when given.
     """
     import shutil
 
@@ -336,6 +363,8 @@ def save_artifact(model_dir: str | Path, scorer: Any, *, threshold: float, featu
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
         (tmp / METRICS_FILE).write_text(json.dumps(dict(metrics), indent=2, default=_json_default), encoding="utf-8")
         (tmp / CARD_FILE).write_text(model_card or f"# Model {version}\n", encoding="utf-8")
+        if reference is not None:
+            (tmp / REFERENCE_FILE).write_text(json.dumps(reference.to_json()), encoding="utf-8")
         for name, fig in (plots or {}).items():
             fig.savefig(tmp / name, dpi=110, bbox_inches="tight")
         os.replace(tmp, model_dir / version)

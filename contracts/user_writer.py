@@ -49,9 +49,16 @@ class UserWriter:
         self.retry_for_s = retry_for_s
         self._script = register(client, "contracts", "write_users")
 
-    def write(self, users: Sequence[UserScore]) -> list[Written]:
-        """Write all users, in their order; one :class:`Written` per user."""
-        args = [self._args(u) for u in users]
+    def write(self, users: Sequence[UserScore], raw: Sequence[str] | None = None,
+              keep_shap: Sequence[bool] | None = None) -> list[Written]:
+        """Write all users, in their order; one :class:`Written` per user.
+
+        ``raw``: each user's packed raw aggregates (:mod:`contracts.raw_codec`), stored with the user; ``keep_shap``:
+        users whose SHAP values and drivers stay as Redis holds them (a refresh that did not recompute them).
+        """
+        raw = raw if raw is not None else [""] * len(users)
+        keep = keep_shap if keep_shap is not None else [False] * len(users)
+        args = [self._args(u, r, k) for u, r, k in zip(users, raw, keep)]
         results: list[Written] = []
         for start in range(0, len(users), self.chunk):
             part = users[start:start + self.chunk], args[start:start + self.chunk]
@@ -59,12 +66,15 @@ class UserWriter:
         return results
 
     @staticmethod
-    def _args(u: UserScore) -> list[Any]:
-        """One user's script arguments: its order, cancellation, SHAP and level, then its other fields."""
+    def _args(u: UserScore, raw: str = "", keep_shap: bool = False) -> list[Any]:
+        """One user's script arguments: its order, cancellation, SHAP ("" = keep) and level, its packed raw
+        aggregates ("" = none), then its other fields."""
         fields = u.to_hash()
+        shap = "" if keep_shap and u.churned_ts is None else fields[UserField.SHAP]
         argv: list[Any] = [u.user_id, u.as_of, u.n_events, fields[UserField.RISK],
-                           "" if u.churned_ts is None else int(u.churned_ts), fields[UserField.SHAP], u.level]
-        pairs = [(k, v) for k, v in fields.items() if k not in SCRIPT_FIELDS]
+                           "" if u.churned_ts is None else int(u.churned_ts), shap, u.level, raw]
+        skip = SCRIPT_FIELDS | ({UserField.DRIVERS} if shap == "" else set())
+        pairs = [(k, v) for k, v in fields.items() if k not in skip]
         argv.append(len(pairs))
         for name, value in pairs:
             argv += [name, value]
@@ -72,7 +82,7 @@ class UserWriter:
 
     def _write_chunk(self, users: Sequence[UserScore], args: Sequence[list[Any]]) -> list[Written]:
         k = self.keys
-        fixed_keys = [k.ranking, k.churned, k.alerts, k.importance, k.health, k.cancelled_risk, k.caught]
+        fixed_keys = [k.ranking, k.churned, k.alerts, k.importance, k.health, k.cancelled_risk, k.caught, k.raw]
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(users), self.per_call):
             keys = list(fixed_keys)

@@ -56,6 +56,15 @@ class HealthWriter:
         """Move the clock to ``event_time_ms`` if that is later; returns the clock."""
         return int(with_retry(lambda: self._clock_advance(keys=[self.keys.health], args=[event_time_ms])))
 
+    # ---- the refresh ---------------------------------------------------------------------------------
+    def record_refresh(self, as_of: int, users: int, shap_users: int, elapsed_ms: int) -> None:
+        record = StreamHealth(refresh_as_of_ms=as_of, refresh_users=users, refresh_shap_users=shap_users,
+                              refresh_ms=elapsed_ms, active_users=users)
+        with_retry(lambda: self.client.hset(self.keys.health, mapping=record.to_hash()))
+
+    def record_score_age(self, age_ms: int) -> None:
+        with_retry(lambda: self.client.hset(self.keys.health, mapping=StreamHealth(max_score_age_ms=age_ms).to_hash()))
+
     # ---- counts and dead letters ---------------------------------------------------------------------
     def record_counts(self, kind_counts: dict[str, int]) -> int:
         """Store the cumulative counts per kind (:mod:`streaming.kinds`) and recompute the totals; returns

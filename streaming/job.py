@@ -24,10 +24,13 @@ from contracts.artifact import ArtifactError, ModelArtifact, latest_version, loa
 from contracts.features import raw_aggregate_columns
 from contracts.parsing import classify_records
 from contracts.redis_client import connect, with_retry
-from contracts.redis_keys import ModelInfo, RedisKeys
+from contracts.redis_keys import HealthField, ModelInfo, RedisKeys
 from contracts.settings import Settings
 from streaming import kinds, offsets, profiles, rereads
+from contracts.user_writer import UserWriter
 from streaming.health import MAX_DEAD_LETTERS_PER_BATCH, HealthWriter
+from streaming.monitoring import Monitor
+from streaming.refresh import Refresher, crossed
 from streaming.scoring import RESULT_SCHEMA, ScoreContext, score_partitions
 
 log = logging.getLogger("streaming")
@@ -76,12 +79,23 @@ class StreamingJob:
         self.epoch_ms = epoch_for(options.checkpoint_dir, self.artifact.epoch_ms)
         self.checkpoint_id = checkpoint_id(options.checkpoint_dir)
         self.query: StreamingQuery | None = None
+        s = self.settings
+        self.monitor = Monitor(self.redis, self.keys, s.cohorts_kept, s.monitor_auroc_drop, s.drift_psi_threshold,
+                               s.alert_stream_maxlen)
+        self._refresher: Refresher | None = None
+        self._refresh_as_of = int(self.redis.hget(self.keys.health, HealthField.REFRESH_AS_OF_MS) or -1)
 
     # ---- model ---------------------------------------------------------------------------------------
     def _load_model(self) -> ModelArtifact:
         artifact = load_artifact(self.opts.model_dir)
         self._publish_model(artifact)
+        self._warn_without_reference(artifact)
         return artifact
+
+    def _warn_without_reference(self, artifact: ModelArtifact) -> None:
+        if self.settings.refresh_hours > 0 and getattr(artifact, "reference", None) is None:
+            log.warning("model %s has no drift reference (reference.json): drift monitoring is off; retrain to "
+                        "switch it on", artifact.version)
 
     def _publish_model(self, a: ModelArtifact) -> None:
         info = ModelInfo(version=a.version, threshold=float(a.threshold), metrics=a.metrics,
@@ -101,6 +115,8 @@ class StreamingJob:
                 return
             self.artifact = artifact
             self._publish_model(artifact)
+            self._warn_without_reference(artifact)
+            self._refresher = None
             log.info("model %s loaded", version)
 
     # ---- the query ---------------------------------------------------------------------------------------
@@ -142,7 +158,8 @@ class StreamingJob:
         """
         started = time.monotonic()
         result = self._score(batch, batch_id)
-        laps = [time.monotonic()]  # where a batch's time goes, for the log: the job, the rest
+        self._refresh(result["before"], result["clock"])
+        laps = [time.monotonic()]  # where a batch's time goes, for the log: the job and refresh, the rest
         unnamed = result.pop("unnamed")
         events_in = self.health.record_counts(result["kinds"])
         if any(kinds.is_invalid(k) for k in result["kinds"]):
@@ -182,9 +199,41 @@ class StreamingJob:
                 counts[kind] = counts.get(kind, 0) + int(n)
         latest = max((r["max_ts"] for r in rows if r["max_ts"] is not None), default=None)
         clock = before if latest is None else self.health.advance_clock(latest)
-        return {"scored": sum(r["scored"] for r in rows), "written": sum(r["written"] for r in rows),
+        return {"before": before, "scored": sum(r["scored"] for r in rows), "written": sum(r["written"] for r in rows),
                 "alerts": sum(r["alerts"] for r in rows), "kinds": counts, "clock": clock,
                 "unnamed": [(u["userId"], u["position"]) for r in rows for u in r["unnamed"]]}
+
+    def _refresh(self, before: int, clock: int) -> None:
+        """At a refresh boundary: every active user rescored as of the clock, the cohort kept, drift, labels due.
+
+        The score age is the clock minus the last refresh's as_of: a refresh scores every active user, and users
+        scored since are scored at or after it.
+        """
+        s = self.settings
+        if s.refresh_hours <= 0 or clock is None or clock < 0:
+            return
+        if crossed(before, clock, s.refresh_hours):
+            started = time.monotonic()
+            refreshed = self._get_refresher().refresh(clock, self.epoch_ms, self.artifact)
+            if refreshed is not None:
+                self.monitor.keep_cohort(refreshed)
+                self.monitor.drift(refreshed, self.artifact)
+                self._refresh_as_of = clock
+                self.monitor.resolve(clock, self.artifact)
+                elapsed = int((time.monotonic() - started) * 1000)
+                self.health.record_refresh(clock, len(refreshed.user_ids), refreshed.shap_users, elapsed)
+                log.info("refresh as of %s: %d active users, %d with new SHAP, %d ms", clock,
+                         len(refreshed.user_ids), refreshed.shap_users, elapsed)
+        if self._refresh_as_of >= 0:
+            self.health.record_score_age(clock - self._refresh_as_of)
+
+    def _get_refresher(self) -> Refresher:
+        if self._refresher is None:
+            s = self.settings
+            writer = UserWriter(self.redis, self.keys, self.artifact.threshold, s.alert_hysteresis,
+                                s.alert_stream_maxlen)
+            self._refresher = Refresher(self.redis, self.keys, writer, s.refresh_shap_min_move, s.top_drivers)
+        return self._refresher
 
     def _dead_letters(self, batch_id: int) -> None:
         """The batch's invalid records, read again from Kafka over the batch's offsets, to the dead-letter sink."""

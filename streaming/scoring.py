@@ -18,6 +18,7 @@ import pandas as pd
 from contracts.artifact import ModelArtifact, load_artifact
 from contracts.drivers import top_drivers
 from contracts.features import model_features
+from contracts.raw_codec import pack
 from contracts.redis_client import connect
 from contracts.redis_keys import RedisKeys, UserScore, band_for
 from contracts.user_writer import UserWriter
@@ -111,7 +112,7 @@ def score_partitions(ctx: ScoreContext):
         writer = _writer(ctx.redis_url, ctx.redis_kwargs, ctx.redis_prefix, artifact.threshold, ctx.hysteresis,
                          ctx.alert_maxlen)
         writes = score_frame(raw, ctx_p, artifact)
-        written = writer.write(writes)
+        written = writer.write(writes, raw=pack(raw))
         codes = np.fromiter((w.code for w in written), dtype="int32", count=len(written))
         positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
         unnamed = [{"userId": u.user_id, "position": int(pos)}

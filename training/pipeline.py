@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from contracts.artifact import CI_KEYS, ModelArtifact, new_version, save_artifact, write_latest
+from contracts.drift import DriftReference
 from contracts.features import DAY_MS, FEATURE_NAMES, FEATURE_VERSION
 from contracts.metrics import expected_calibration_error
 from training import bootstrap, calibration, dataset, evaluation, models, report
@@ -243,15 +245,22 @@ def metadata(cfg: Config, sets: TrainingSets, chosen: models.Candidate, per_row_
     }
 
 
+def drift_reference(sets: TrainingSets, p_test: np.ndarray) -> DriftReference:
+    """What the stream measures drift against: the model features of the snapshots the final model was
+    fitted on (the training users'), and the calibrated risk it predicts on the test snapshots."""
+    return DriftReference.build(pd.DataFrame(sets.X[sets.train], columns=list(sets.names)), p_test)
+
+
 def publish(cfg: Config, sets: TrainingSets, chosen: models.Candidate, metrics: dict, meta: dict,
-            importance: dict, plots: dict) -> ModelArtifact:
-    """Card, plots and model written in one temporary folder, renamed when complete; then ``latest``."""
+            importance: dict, plots: dict, reference: DriftReference | None = None) -> ModelArtifact:
+    """Card, plots, drift reference and model written in one temporary folder, renamed when complete;
+    then ``latest``."""
     version = new_version(meta["fingerprint"])
     card = report.model_card(version, meta, metrics, importance)
     art = save_artifact(cfg.out, chosen.scorer, threshold=chosen.threshold, feature_names=sets.names,
                         epoch_ms=sets.summary.epoch_ms, horizon_days=cfg.horizon_days, metrics=metrics, metadata=meta,
                         global_importance=importance, plots=plots, model_card=card, fingerprint=meta["fingerprint"],
-                        make_latest=False, version=version)
+                        make_latest=False, version=version, reference=reference)
     if cfg.make_latest:
         write_latest(cfg.out, art.version)
     _log_mlflow(art, metrics)
@@ -278,8 +287,9 @@ def run(cfg: Config, spark, stages: Stages | None = None) -> ModelArtifact:
                                   uncalibrated=ev.p_test_uncalibrated),
         **report.shap_plots(shap_values, shap_X, list(sets.names))})
     meta = metadata(cfg, sets, chosen, per_row_ms)
+    reference = stages.run("drift_reference", drift_reference, sets, ev.p_test)
     try:
-        art = stages.run("save", publish, cfg, sets, chosen, ev.metrics, meta, importance, plots)
+        art = stages.run("save", publish, cfg, sets, chosen, ev.metrics, meta, importance, plots, reference)
     finally:
         import matplotlib.pyplot as plt
 

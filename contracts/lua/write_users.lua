@@ -3,9 +3,10 @@
 -- (as_of, n_events), changes nothing (a replayed micro-batch), so no alert is raised twice and no score moves back
 -- in event time.
 -- KEYS: 1 ranking, 2 churned, 3 alerts, 4 importance, 5 stream health, 6 cancelled users by their last risk before
--- cancelling, 7 caught cancellations, then one user hash per user.
+-- cancelling, 7 caught cancellations, 8 raw aggregates, then one user hash per user.
 -- ARGV: 1 threshold, 2 hysteresis, 3 alert stream maxlen, then per user: userId, as_of, n_events, risk, churned_ts
--- or "", shap JSON, level, the number of other hash field/value pairs, the pairs.
+-- or "", shap JSON or "" (an active user's refresh that keeps the SHAP values and drivers Redis holds), level,
+-- packed raw aggregates or "" (none), the number of other hash field/value pairs, the pairs.
 -- Returns per user {code, new events counted, had a display name}: code 0 = refused (not newer), 1 = written,
 -- 2 = written with an alert. The user's events not counted before are added to the health hash's valid_events in
 -- the same script, so the count is exact under batch replay too. Global importance (the sum of |SHAP| per feature
@@ -23,12 +24,12 @@ local function add_abs(json, sign)
 end
 local out = {}
 local a = 4
-for u = 8, #KEYS do
+for u = 9, #KEYS do
   local key = KEYS[u]
   local uid, as_of, risk_s, churn_ts = ARGV[a], ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
-  local shap, level = ARGV[a + 5], ARGV[a + 6]
-  local new_asof, new_n, n_fields = tonumber(as_of), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 7])
-  local first_field = a + 8
+  local shap, level, raw = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+  local new_asof, new_n, n_fields = tonumber(as_of), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 8])
+  local first_field = a + 9
   a = first_field + 2 * n_fields
   local old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name', 'risk',
                           'first_high_ts')
@@ -46,13 +47,19 @@ for u = 8, #KEYS do
     any_written = true
     local counted = math.max(0, new_n - old_n)
     counted_total = counted_total + counted
-    if old[1] and old[5] ~= '1' and old[4] then
+    local keep = shap == '' and churn_ts == ''
+    if old[1] and old[5] ~= '1' and old[4] and not keep then
       add_abs(old[4], -1)
       n_delta = n_delta - 1
     end
     local fields = {}
     for i = first_field, a - 1 do fields[#fields + 1] = ARGV[i] end
-    redis.call('HSET', key, 'shap', shap, unpack(fields))
+    if keep then
+      redis.call('HSET', key, unpack(fields))
+    else
+      redis.call('HSET', key, 'shap', shap, unpack(fields))
+    end
+    if raw ~= '' then redis.call('HSET', KEYS[8], uid, raw) end
     if churn_ts ~= '' then
       redis.call('HSET', key, 'churned', '1', 'churned_ts', churn_ts, 'alerting', '0')
       redis.call('ZREM', KEYS[1], uid)
@@ -69,8 +76,10 @@ for u = 8, #KEYS do
     else
       local risk = tonumber(risk_s)
       redis.call('ZADD', KEYS[1], risk, uid)
-      add_abs(shap, 1)
-      n_delta = n_delta + 1
+      if not keep then
+        add_abs(shap, 1)
+        n_delta = n_delta + 1
+      end
       local alerting = old[3] == '1'
       local direction = nil
       if (not alerting) and risk >= thr then direction = 'up'; alerting = true

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from contracts import artifact as A
+from contracts.drift import DriftReference
 from tests.support.artifacts import quick_artifact
 from contracts.features import FEATURE_NAMES, FEATURE_VERSION
 
@@ -58,6 +59,35 @@ def test_version_folder_holds_the_documented_files(tmp_path):
     meta = json.loads((art.path / A.METADATA_FILE).read_text())
     assert meta["libraries"]["scikit-learn"] and meta["feature_version"] == FEATURE_VERSION
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_drift_reference_round_trips_and_is_optional(tmp_path):
+    X, y = _data(300)
+    without = quick_artifact(tmp_path / "without", X, y, EPOCH)
+    assert without.reference is None and not (without.path / A.REFERENCE_FILE).exists()
+    assert A.load_artifact(tmp_path / "without").reference is None
+    art = quick_artifact(tmp_path / "with", X, y, EPOCH, reference=True)
+    assert (art.path / A.REFERENCE_FILE).exists()
+    expected = DriftReference.build(X[list(FEATURE_NAMES)], art.predict(X))
+    loaded = A.load_artifact(tmp_path / "with")
+    assert loaded.reference == art.reference == expected
+    assert set(loaded.reference.features) == set(loaded.feature_names)
+    assert sum(loaded.reference.prediction.shares) == pytest.approx(1.0)
+    # an artifact saved before references (the file removed) still loads, with drift off
+    (art.path / A.REFERENCE_FILE).unlink()
+    assert A.load_artifact(tmp_path / "with").reference is None
+
+
+def test_a_broken_reference_is_an_artifact_error_in_one_line(tmp_path):
+    X, y = _data(200)
+    art = quick_artifact(tmp_path, X, y, EPOCH, reference=True)
+    ref_path = art.path / A.REFERENCE_FILE
+    for text, word in (("{not json", "unreadable"), ('{"features": {}}', "malformed"),
+                       ('{"features": {}, "prediction": {"edges": [1, 2], "shares": [1]}}', "malformed")):
+        ref_path.write_text(text)
+        with pytest.raises(A.ArtifactError, match=word) as err:
+            A.load_artifact(tmp_path)
+        assert A.REFERENCE_FILE in str(err.value) and "\n" not in str(err.value)
 
 
 def test_latest_moves_atomically_while_polled(tmp_path):

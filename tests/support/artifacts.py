@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 
 from contracts.artifact import METRIC_KEYS, LinearScorer, ModelArtifact, TreeScorer, save_artifact
+from contracts.drift import DriftReference
 from contracts.features import FEATURE_NAMES
 
 
 def quick_artifact(model_dir: str | Path, X: pd.DataFrame, y: np.ndarray, epoch_ms: int, horizon_days: float = 14.0,
-                   kind: str = "tree", threshold: float | None = None) -> ModelArtifact:
+                   kind: str = "tree", threshold: float | None = None, reference: bool = False) -> ModelArtifact:
     """Train a small model on a feature frame and save it as ``latest``.
 
     ``X`` holds :data:`FEATURE_NAMES` columns (e.g. ``model_features`` output); ``kind`` is ``tree``
     (HistGradientBoosting, 40 trees of depth 3) or ``linear`` (scaled logistic regression). Metrics are
-    in-sample (this is a fixture, not an evaluation).
+    in-sample (this is a fixture, not an evaluation). ``reference``: also store a drift reference built from
+    ``X`` and the in-sample risk.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -44,4 +46,5 @@ def quick_artifact(model_dir: str | Path, X: pd.DataFrame, y: np.ndarray, epoch_
     return save_artifact(model_dir, scorer, threshold=thr, feature_names=names, epoch_ms=epoch_ms,
                          horizon_days=horizon_days, metrics=metrics, global_importance=importance,
                          metadata={"note": "quick_artifact test fixture", "shap_expected_value": scorer.expected_value},
-                         fingerprint="quick")
+                         fingerprint="quick",
+                         reference=DriftReference.build(X[list(names)], risk) if reference else None)

@@ -55,6 +55,13 @@ def test_training_writes_a_complete_artifact(trained):
     for text in ("whole-history baseline", "Top drivers", "Per segment", "gender = F", "noise at 95%", "ECE"):
         assert text in card, text
     assert abs(sum(art.global_importance.values())) > 0
+    # the drift reference: every model feature (training snapshots) and the predicted risk (test snapshots)
+    ref = art.reference
+    assert ref is not None and (art.path / "reference.json").exists()
+    assert set(ref.features) == set(art.feature_names)
+    assert sum(ref.prediction.shares) == pytest.approx(1.0) and 0 <= ref.prediction.edges[0] <= ref.prediction.edges[-1] <= 1
+    assert all(sum(d.shares) == pytest.approx(1.0) for d in ref.features.values())
+    assert len(ref.prediction.edges) > 1  # a calibrated risk with some spread, not one value
 
 
 def test_default_model_has_no_gender_feature(trained):
