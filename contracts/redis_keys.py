@@ -174,6 +174,9 @@ class HealthField:
     ACTIVE_USERS = "active_users"
 
 
+#: ``partition_clock:<partition>``: the latest event time read from each Kafka partition (the labels' clock is
+#: the smallest of them).
+PARTITION_CLOCK_PREFIX = "partition_clock:"
 #: ``dead_letters:<reason>``: the cumulative count of invalid records per reason (``dead_letters`` is their sum).
 DEAD_LETTERS_PREFIX = "dead_letters:"
 #: The importance hash holds one field per feature (sum of |SHAP| over active users) and this count of them.
@@ -273,7 +276,7 @@ LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("caught", "zset"),
     KeySpec("alerts", "stream", names(AlertField)),
     KeySpec("importance", "hash", ("<feature>", IMPORTANCE_COUNT_FIELD)),
-    KeySpec("health", "hash", names(HealthField) + (DEAD_LETTERS_PREFIX + "<reason>",)),
+    KeySpec("health", "hash", names(HealthField) + (DEAD_LETTERS_PREFIX + "<reason>", PARTITION_CLOCK_PREFIX + "<partition>")),
     KeySpec("model", "hash", names(ModelField)),
     KeySpec("dead_letters", "stream", names(DeadLetterField)),
     KeySpec("raw", "hash", ("<userId>",)),

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from contracts.redis_client import register, with_retry
-from contracts.redis_keys import HealthField, RedisKeys, StreamHealth
+from contracts.redis_keys import PARTITION_CLOCK_PREFIX, HealthField, RedisKeys, StreamHealth
 from streaming.kinds import count_fields
 
 #: Raw values are truncated in the Redis dead-letter stream (the Kafka dead-letter topic keeps them whole).
@@ -43,6 +43,7 @@ class HealthWriter:
         self.keys = keys
         self._clock_before = register(client, "streaming", "clock_before")
         self._clock_advance = register(client, "streaming", "clock_advance")
+        self._partition_clocks = register(client, "streaming", "partition_clocks")
         self._counts = register(client, "streaming", "counts")
         self._dead_letters = register(client, "streaming", "dead_letters")
 
@@ -55,6 +56,14 @@ class HealthWriter:
     def advance_clock(self, event_time_ms: int) -> int:
         """Move the clock to ``event_time_ms`` if that is later; returns the clock."""
         return int(with_retry(lambda: self._clock_advance(keys=[self.keys.health], args=[event_time_ms])))
+
+    def advance_partition_clocks(self, latest: dict[int, int]) -> int:
+        """Move each Kafka partition's clock to its latest event time; returns the smallest over all partitions
+        seen (-1 before any): the time up to which every partition has been read."""
+        args: list = [PARTITION_CLOCK_PREFIX]
+        for partition, ts in sorted(latest.items()):
+            args += [PARTITION_CLOCK_PREFIX + str(int(partition)), int(ts)]
+        return int(with_retry(lambda: self._partition_clocks(keys=[self.keys.health], args=args)))
 
     # ---- the refresh ---------------------------------------------------------------------------------
     def record_refresh(self, as_of: int, users: int, shap_users: int, elapsed_ms: int) -> None:

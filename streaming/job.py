@@ -158,7 +158,7 @@ class StreamingJob:
         """
         started = time.monotonic()
         result = self._score(batch, batch_id)
-        self._refresh(result["before"], result["clock"])
+        self._refresh(result["before"], result["clock"], result["low"])
         laps = [time.monotonic()]  # where a batch's time goes, for the log: the job and refresh, the rest
         unnamed = result.pop("unnamed")
         events_in = self.health.record_counts(result["kinds"])
@@ -199,14 +199,20 @@ class StreamingJob:
                 counts[kind] = counts.get(kind, 0) + int(n)
         latest = max((r["max_ts"] for r in rows if r["max_ts"] is not None), default=None)
         clock = before if latest is None else self.health.advance_clock(latest)
-        return {"before": before, "scored": sum(r["scored"] for r in rows), "written": sum(r["written"] for r in rows),
+        per_partition: dict[int, int] = {}
+        for r in rows:
+            for partition, ts in (r["partition_ts"] or {}).items():
+                per_partition[partition] = max(ts, per_partition.get(partition, ts))
+        low = self.health.advance_partition_clocks(per_partition)
+        return {"before": before, "low": low, "scored": sum(r["scored"] for r in rows), "written": sum(r["written"] for r in rows),
                 "alerts": sum(r["alerts"] for r in rows), "kinds": counts, "clock": clock,
                 "unnamed": [(u["userId"], u["position"]) for r in rows for u in r["unnamed"]]}
 
-    def _refresh(self, before: int, clock: int) -> None:
+    def _refresh(self, before: int, clock: int, read_up_to: int) -> None:
         """At a refresh boundary: every active user rescored as of the clock, the cohort kept, drift, labels due.
 
-        The score age is the clock minus the last refresh's as_of: a refresh scores every active user, and users
+        Cohorts are labelled once ``read_up_to`` (the smallest Kafka partition clock: every partition has been
+        read up to it) passes the end of their window. The score age is the clock minus the last refresh's as_of: a refresh scores every active user, and users
         scored since are scored at or after it.
         """
         s = self.settings
@@ -219,7 +225,7 @@ class StreamingJob:
                 self.monitor.keep_cohort(refreshed)
                 self.monitor.drift(refreshed, self.artifact)
                 self._refresh_as_of = clock
-                self.monitor.resolve(clock, self.artifact)
+                self.monitor.resolve(read_up_to, self.artifact)
                 elapsed = int((time.monotonic() - started) * 1000)
                 self.health.record_refresh(clock, len(refreshed.user_ids), refreshed.shap_users, elapsed)
                 log.info("refresh as of %s: %d active users, %d with new SHAP, %d ms", clock,

@@ -47,6 +47,17 @@ def offline_auroc(artifact: ModelArtifact) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def history_needed_ms(artifact: ModelArtifact) -> int:
+    """How much log the training snapshots had before their first cutoff (their users' least history): refreshes
+    earlier than this into the stream describe a population the reference has no counterpart for."""
+    meta = artifact.metadata or {}
+    cutoffs, first = meta.get("cutoffs") or [], (meta.get("data") or {}).get("first_ts")
+    try:
+        return max(0, int(min(cutoffs)) - int(first))
+    except (TypeError, ValueError):
+        return 0
+
+
 def labels(churned_ts: list, as_of: int, horizon: int) -> np.ndarray:
     """1 where the user cancelled at or before as_of + H (the cohort held only users active at as_of)."""
     return np.array([0 if c is None else int(float(c) <= as_of + horizon) for c in churned_ts], dtype=int)
@@ -162,9 +173,10 @@ class Monitor:
 
     # ---- drift ---------------------------------------------------------------------------------------
     def drift(self, r: Refreshed, artifact: ModelArtifact) -> Drift | None:
-        """PSI of the refresh's features and risk against the artifact's reference, once per refresh."""
+        """PSI of the refresh's features and risk against the artifact's reference, once per refresh; not before
+        the stream holds as much history as the training snapshots had (see :func:`history_needed_ms`)."""
         reference = getattr(artifact, "reference", None)
-        if reference is None:
+        if reference is None or r.as_of - r.log_start < history_needed_ms(artifact):
             return None
         from contracts.drift import population_stability
 

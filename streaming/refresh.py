@@ -46,6 +46,8 @@ class Refreshed:
     risk: np.ndarray
     features: pd.DataFrame
     shap_users: int
+    #: the earliest event of any user the stream has seen (the log's start, as far as the stream knows)
+    log_start: int = 0
     elapsed_ms: int = 0
 
 
@@ -59,18 +61,18 @@ class Refresher:
         self.min_move = min_move
         self.top_n = top_n
 
-    def active_raw(self) -> pd.DataFrame:
-        """The raw aggregates of every user not cancelled, from ``{p}:raw``."""
+    def active_raw(self) -> tuple[pd.DataFrame, int]:
+        """The raw aggregates of every user not cancelled, from ``{p}:raw``, and the earliest event of any user."""
         stored = with_retry(lambda: self.client.hgetall(self.keys.raw))
         if not stored:
-            return pd.DataFrame()
+            return pd.DataFrame(), 0
         ids = list(stored)
         raw = unpack(ids, [stored[u] for u in ids])
-        return raw[raw["churn_ts"].isna()].reset_index(drop=True)
+        return raw[raw["churn_ts"].isna()].reset_index(drop=True), int(raw["first_ts"].min())
 
     def refresh(self, as_of: int, epoch_ms: int, artifact: ModelArtifact) -> Refreshed | None:
         started = time.monotonic()
-        raw = self.active_raw()
+        raw, log_start = self.active_raw()
         if raw.empty:
             return None
         features = model_features(raw, as_of, epoch_ms)
@@ -100,7 +102,7 @@ class Refresher:
                                                          raw["last_ts"]))]
         self.writer.write(records, keep_shap=(~movers).tolist())
         return Refreshed(as_of=as_of, user_ids=np.asarray(ids), risk=np.asarray(risk, dtype=float),
-                         features=features, shap_users=int(movers.sum()),
+                         features=features, shap_users=int(movers.sum()), log_start=log_start,
                          elapsed_ms=int((time.monotonic() - started) * 1000))
 
 

@@ -22,15 +22,18 @@ from contracts.raw_codec import pack
 from contracts.redis_client import connect
 from contracts.redis_keys import RedisKeys, UserScore, band_for
 from contracts.user_writer import UserWriter
-from streaming.kinds import KIND, POSITION
+from streaming.kinds import KIND, OFFSET_BITS, POSITION
 
 #: Schema of what each scoring task returns to the driver: one row per partition, with how many users were scored,
 #: written (see :class:`contracts.user_writer.Written`) and crossed the threshold; the users whose hash has no
 #: display name yet, with their latest Kafka position; the cumulative count of each other kind of record (hidden,
 #: invalid:<reason>) updated in the partition; and the latest event time among its users (null: none). One row
-#: per partition, not per user, so the driver collects a handful of rows in the same stage.
+#: per partition, not per user, so the driver collects a handful of rows in the same stage. ``partition_ts``: the
+#: latest event time per Kafka partition among the task's users (a user's events all sit in one Kafka partition,
+#: the one in its latest position, so the latest user of a Kafka partition holds that partition's latest event).
 RESULT_SCHEMA = ("scored long, written long, alerts long, "
-                 "unnamed array<struct<userId: string, position: long>>, kinds map<string, long>, max_ts long")
+                 "unnamed array<struct<userId: string, position: long>>, kinds map<string, long>, max_ts long, "
+                 "partition_ts map<int, long>")
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,16 @@ def score_partitions(ctx: ScoreContext):
         positions = raw[POSITION].to_numpy(dtype="int64") if POSITION in raw else np.full(len(raw), -1)
         unnamed = [{"userId": u.user_id, "position": int(pos)}
                    for u, pos, w in zip(writes, positions, written) if not w.named]
-        yield _summary(kinds, latest, len(raw), int((codes > 0).sum()), int((codes == 2).sum()), unnamed)
+        by_partition = pd.Series(raw["last_ts"].to_numpy(dtype="int64")).groupby(positions >> OFFSET_BITS).max()
+        partition_ts = {int(p): int(t) for p, t in by_partition.items() if p >= 0}
+        yield _summary(kinds, latest, len(raw), int((codes > 0).sum()), int((codes == 2).sum()), unnamed, partition_ts)
 
     return run
 
 
 def _summary(kinds: dict[str, int], latest: int | None = None, scored: int = 0, written: int = 0, alerts: int = 0,
-             unnamed: list[dict] | None = None) -> pd.DataFrame:
+             unnamed: list[dict] | None = None, partition_ts: dict[int, int] | None = None) -> pd.DataFrame:
     """A task's one row of :data:`RESULT_SCHEMA`."""
     return pd.DataFrame({"scored": [scored], "written": [written], "alerts": [alerts], "unnamed": [unnamed or []],
-                         "kinds": [kinds], "max_ts": pd.array([latest], dtype="Int64")})
+                         "kinds": [kinds], "max_ts": pd.array([latest], dtype="Int64"),
+                         "partition_ts": [partition_ts or {}]})
