@@ -70,7 +70,10 @@ def monitored(spark, kafka_broker, redis_server, trained, tmp_path_factory):
              "scores": {int(a): client.zrange(KEYS.cohort_scores(a), 0, -1, withscores=True)
                         for a in client.zrange(KEYS.cohorts, 0, -1)},
              "users": {u: client.hgetall(KEYS.user(u)) for u in client.zrange(KEYS.ranking, 0, -1)},
-             "alerts": [AlertEntry.from_hash(f) for _, f in client.xrange(KEYS.alerts)]}
+             "alerts": [AlertEntry.from_hash(f) for _, f in client.xrange(KEYS.alerts)],
+             "monitor": json.loads(subprocess.run([sys.executable, "-m", "streaming", "monitor", "--json",
+                                                   "--redis-url", redis_server.url], check=True, cwd=ROOT,
+                                                  capture_output=True, text=True).stdout)}
     return log, state
 
 
@@ -130,3 +133,25 @@ def test_realized_metrics_equal_batch_from_snapshots_and_the_log(monitored, trai
     assert math.isclose(r.brier, brier_score_loss(y, p), abs_tol=1e-9)
     assert math.isclose(r.top_decile_lift, top_decile_lift(y, p), abs_tol=1e-9)
     assert math.isclose(r.expected_calibration_error, expected_calibration_error(y, p), abs_tol=1e-9)
+
+
+def test_monitor_reports_what_the_stream_wrote(monitored, trained):
+    _, state = monitored
+    out = state["monitor"]
+    assert out["clock_ms"] == int(state["health"]["clock_ms"])
+    assert out["max_score_age_hours"] == pytest.approx(int(state["health"]["max_score_age_ms"]) / 3_600_000)
+    assert len(out["cohorts"]) == len([c for c in state["cohorts"] if c.resolved])
+    assert [c["as_of_ms"] for c in out["cohorts"]] == sorted(c["as_of_ms"] for c in out["cohorts"])
+    assert out["realized"]["auroc"] == pytest.approx(state["realized"].auroc, abs=1e-12)
+    assert out["offline"]["auroc"] == pytest.approx(float(load_artifact(trained).metrics["auroc"]))
+    assert set(out["drift"]["feature_psi"]) == set(load_artifact(trained).feature_names)
+
+
+def test_a_shifted_population_raises_a_drift_alert(spark, kafka_broker, redis_server, trained, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shifted")
+    log = _generate(folder / "shifted.json", 33, "--paid-weight", "1")
+    client = _stream(spark, kafka_broker, redis_server, trained, log, "monitoring-shifted", folder / "ckpt")
+    alerts = [AlertEntry.from_hash(f) for _, f in client.xrange(KEYS.alerts)]
+    drifted = {a.subject for a in alerts if a.kind == ALERT_KIND_DRIFT}
+    assert drifted, "no drift alert for a population with far fewer paid users"
+    assert all(a.value > a.threshold for a in alerts if a.kind == ALERT_KIND_DRIFT)
