@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -230,6 +231,15 @@ OTHER_ENV_VARS: dict[str, str] = {
     "JAVA_HOME": "the JDK that runs the local Kafka broker and the benchmarks' Java tools (default: `java` on PATH)",
     "MLFLOW_TRACKING_URI": "training logs its metrics and artifact to MLflow when set and mlflow is installed",
 }
+
+
+def settings_or_report() -> "Settings | None":
+    """The settings from the environment, or ``None`` after printing the one-line error (a command then exits 2)."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def documented_env_vars() -> list[str]:

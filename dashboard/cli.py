@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from contracts.settings import Settings, SettingsError
+from contracts.settings import Settings, settings_or_report
 
 APP = Path(__file__).resolve().parent / "app.py"
 
@@ -116,10 +116,8 @@ def export_command(settings: Settings, min_risk: float, max_risk: float, levels:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    settings = settings_or_report()
+    if settings is None:
         return 2
     args = _parser(settings).parse_args(argv)
     if not 0 < args.port < 65536:

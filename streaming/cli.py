@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from contracts.redaction import redact_url
-from contracts.settings import Settings, SettingsError
+from contracts.settings import Settings, settings_or_report
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -47,10 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         from streaming.monitor import main as monitor
 
         return monitor(argv[1:])
-    try:
-        defaults = Settings.from_env()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    defaults = settings_or_report()
+    if defaults is None:
         return 2
     args = build_parser(defaults).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

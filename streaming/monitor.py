@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from contracts.redis_keys import (Cohort, Drift, ModelInfo, RealizedMetrics, RedisKeys, StreamHealth, parse_float)
-from contracts.settings import Settings, SettingsError
+from contracts.settings import Settings, settings_or_report
 
 #: The artifact's test figures shown as the offline reference (top-level keys of its metrics.json).
 OFFLINE_KEYS: tuple[str, ...] = ("auroc", "average_precision", "brier", "top_decile_lift")
@@ -154,10 +154,8 @@ def render_text(state: dict[str, Any], horizon_days: str = "") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        defaults = Settings.from_env()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    defaults = settings_or_report()
+    if defaults is None:
         return 2
     args = build_parser(defaults).parse_args(argv)
     import redis
