@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY_MS = 86_400_000
 #: Health fields that depend on wall time or on how often a batch ran, never on what was processed.
 WALL_CLOCK_HEALTH = {"batch_id", "batch_ms", "last_batch_wall_ms", "last_batch_users", "query_started_ms",
-                     "events_per_s", "input_per_s", "lag", "trigger_ms", "dead_letter_batch", "users_scored"}
+                     "events_per_s", "input_per_s", "lag", "trigger_ms", "dead_letter_batch", "users_scored",
+                     "refresh_ms"}
 #: User-hash fields set from wall time.
 WALL_CLOCK_USER = {"scored_at"}
 
@@ -48,7 +49,7 @@ def synthetic_model(model_dir: Path, epoch_ms: int, seed: int = 0) -> Path:
     X = pd.DataFrame({name: rng.exponential(1.0, n) for name in FEATURE_NAMES})
     X["days_since_last"] = rng.uniform(0, 8, n)
     y = (X["days_since_last"] > 2.0).to_numpy()
-    quick_artifact(model_dir, X, y, epoch_ms=epoch_ms, kind="linear", threshold=0.5)
+    quick_artifact(model_dir, X, y, epoch_ms=epoch_ms, kind="linear", threshold=0.5, horizon_days=7, reference=True)
     return model_dir
 
 
@@ -131,10 +132,15 @@ def snapshot(client: Any, prefix: str) -> dict[str, Any]:
         health["clock_batch"] = health["clock_batch"].rsplit(":", 1)[-1]
     alerts = [fields for _, fields in client.xrange(k.alerts)]
     dead = [fields for _, fields in client.xrange(k.dead_letters)]
+    cohorts = {a: {"cohort": client.hgetall(k.cohort(a)), "scores": client.zrange(k.cohort_scores(a), 0, -1,
+                                                                                    withscores=True)}
+               for a in client.zrange(k.cohorts, 0, -1)}
     return {"users": users, "ranking": client.zrange(k.ranking, 0, -1, withscores=True),
             "churned": client.zrange(k.churned, 0, -1, withscores=True), "health": health,
             "alerts": alerts, "dead_letters": dead,
-            "importance": {f: float(v) for f, v in client.hgetall(k.importance).items()}}
+            "importance": {f: float(v) for f, v in client.hgetall(k.importance).items()},
+            "raw": client.hgetall(k.raw), "cohorts": cohorts, "realized": client.hgetall(k.realized),
+            "drift": client.hgetall(k.drift), "drift_history": [f for _, f in client.xrange(k.drift_history)]}
 
 
 def batch_offsets(ckpt: Path, query: str) -> list[str]:

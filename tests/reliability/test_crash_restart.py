@@ -139,9 +139,26 @@ def test_kill_9_at_many_points_then_restart_equals_uninterrupted_run(loaded_topi
     # no alert lost or duplicated: the same entries (ids aside), in the same order per user
     assert want["alerts"], "the model raises alerts on this log"
     assert _differences(_per_user(got["alerts"]), _per_user(want["alerts"])) == []
+    # the monitoring: refreshes, cohorts, their labels and metrics, the pooled metrics and drift, exactly once
+    assert _differences(_unpacked(got["raw"]), _unpacked(want["raw"])) == []
+    resolved = [c for c in want["cohorts"].values() if c["cohort"].get("resolved") == "1"]
+    assert len(want["cohorts"]) >= 10 and len(resolved) >= 5, (len(want["cohorts"]), len(resolved))
+    assert _differences(got["cohorts"], want["cohorts"]) == []
+    assert want["realized"] and _differences(got["realized"], want["realized"]) == []
+    assert want["drift_history"] and _differences(got["drift_history"], want["drift_history"]) == []
+    assert _differences(got["drift"], want["drift"]) == []
     assert set(got["importance"]) == set(want["importance"])
     for f, v in want["importance"].items():
         assert math.isclose(got["importance"][f], v, rel_tol=1e-9, abs_tol=1e-9), f
+
+
+def _unpacked(raw: dict[str, str]) -> dict[str, list]:
+    """The packed raw aggregates as numbers (NaN, a null aggregate, as None), to compare up to float rounding."""
+    from contracts.raw_codec import unpack
+
+    frame = unpack(list(raw), list(raw.values())).set_index("userId")
+    return {u: [None if isinstance(v, float) and math.isnan(v) else v for v in row] for u, row in
+            zip(frame.index, frame.itertuples(index=False))}
 
 
 def _close(a: float, b: float) -> bool:
