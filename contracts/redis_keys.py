@@ -627,6 +627,11 @@ class DeadLetterEntry:
 # ---------------------------------------------------------------- records: monitoring (written by the monitoring issue)
 
 
+def _calibration_bins(raw: Any) -> list[list[float]]:
+    """A reliability table's JSON (bins of ``[mean_predicted, observed_rate, count]``); malformed bins are left out."""
+    return [b for b in parse_json(raw, []) if isinstance(b, list) and len(b) == 3]
+
+
 @dataclass(frozen=True)
 class Cohort:
     """``{p}:cohort:{as_of_ms}``: the users scored at one refresh (their (user, risk) in
@@ -657,7 +662,7 @@ class Cohort:
     @classmethod
     def from_hash(cls, raw: dict[str, Any]) -> "Cohort":
         f = CohortField
-        bins = [b for b in parse_json(raw.get(f.CALIBRATION), []) if isinstance(b, list) and len(b) == 3]
+        bins = _calibration_bins(raw.get(f.CALIBRATION))
         return cls(as_of_ms=parse_int(raw.get(f.AS_OF_MS)), users=parse_int(raw.get(f.USERS)),
                    positives=parse_int(raw.get(f.POSITIVES)), resolved=parse_flag(raw.get(f.RESOLVED)),
                    **{m: parse_float(raw.get(m)) for m in cls._METRICS}, calibration=bins)
@@ -689,7 +694,7 @@ class RealizedMetrics:
     @classmethod
     def from_hash(cls, raw: dict[str, Any]) -> "RealizedMetrics":
         f = RealizedField
-        bins = [b for b in parse_json(raw.get(f.CALIBRATION), []) if isinstance(b, list) and len(b) == 3]
+        bins = _calibration_bins(raw.get(f.CALIBRATION))
         return cls(users=parse_int(raw.get(f.USERS)), positives=parse_int(raw.get(f.POSITIVES)),
                    cohorts=parse_int(raw.get(f.COHORTS)), calibration=bins,
                    **{m: parse_float(raw.get(m)) for m in cls._METRICS})

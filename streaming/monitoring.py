@@ -18,9 +18,7 @@ crash writes nothing twice.
 """
 from __future__ import annotations
 
-import logging
 import math
-import time
 
 import numpy as np
 
@@ -30,8 +28,6 @@ from contracts.redis_client import with_retry
 from contracts.redis_keys import (ALERT_KIND_DRIFT, ALERT_KIND_REALIZED, ALERT_UP, AlertEntry, Cohort, Drift,
                                   RealizedMetrics, RedisKeys)
 from streaming.refresh import Refreshed, horizon_ms
-
-log = logging.getLogger("streaming.monitoring")
 
 #: Drift records kept in ``{p}:drift:history``.
 DRIFT_HISTORY = 500
@@ -86,10 +82,9 @@ class Monitor:
         kept = with_retry(lambda: self.client.zrange(k.cohorts, 0, -1))
         dropped = [int(a) for a in kept[:max(0, len(kept) + 1 - self.kept)]]
         pipe = self.client.pipeline(transaction=True)
-        scores = dict(zip(r.user_ids.tolist(), r.risk.tolist()))
-        for start in range(0, len(r.user_ids), 10_000):
-            part = dict(list(scores.items())[start:start + 10_000])
-            pipe.zadd(k.cohort_scores(r.as_of), part)
+        users, risks = r.user_ids.tolist(), r.risk.tolist()
+        for start in range(0, len(users), 10_000):
+            pipe.zadd(k.cohort_scores(r.as_of), dict(zip(users[start:start + 10_000], risks[start:start + 10_000])))
         pipe.hset(k.cohort(r.as_of), mapping=Cohort(as_of_ms=r.as_of, users=len(r.user_ids), resolved=False).to_hash())
         pipe.zadd(k.cohorts, {str(r.as_of): r.as_of})
         for a in dropped:
@@ -120,7 +115,8 @@ class Monitor:
                             calibration=m["calibration"])
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(k.cohort(as_of), mapping=cohort.to_hash())
-            floor = None if offline_auroc(artifact) is None else offline_auroc(artifact) - self.auroc_drop
+            offline = offline_auroc(artifact)
+            floor = None if offline is None else offline - self.auroc_drop
             if floor is not None and math.isfinite(m["auroc"]) and m["auroc"] < floor:
                 alert = AlertEntry(user="", direction=ALERT_UP, risk=m["auroc"], threshold=floor, as_of=as_of,
                                    level="", kind=ALERT_KIND_REALIZED, subject=str(as_of), value=m["auroc"])
@@ -201,7 +197,3 @@ class Monitor:
             pipe.xadd(k.alerts, alert.to_hash(), maxlen=self.alert_maxlen, approximate=True)
         with_retry(pipe.execute)
         return record
-
-
-def wall_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

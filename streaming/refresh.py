@@ -48,7 +48,6 @@ class Refreshed:
     shap_users: int
     #: the earliest event of any user the stream has seen (the log's start, as far as the stream knows)
     log_start: int = 0
-    elapsed_ms: int = 0
 
 
 class Refresher:
@@ -71,7 +70,6 @@ class Refresher:
         return raw[raw["churn_ts"].isna()].reset_index(drop=True), int(raw["first_ts"].min())
 
     def refresh(self, as_of: int, epoch_ms: int, artifact: ModelArtifact) -> Refreshed | None:
-        started = time.monotonic()
         raw, log_start = self.active_raw()
         if raw.empty:
             return None
@@ -102,8 +100,7 @@ class Refresher:
                                                          raw["last_ts"]))]
         self.writer.write(records, keep_shap=(~movers).tolist())
         return Refreshed(as_of=as_of, user_ids=np.asarray(ids), risk=np.asarray(risk, dtype=float),
-                         features=features, shap_users=int(movers.sum()), log_start=log_start,
-                         elapsed_ms=int((time.monotonic() - started) * 1000))
+                         features=features, shap_users=int(movers.sum()), log_start=log_start)
 
 
 def horizon_ms(artifact: ModelArtifact) -> int:
