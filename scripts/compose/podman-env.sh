@@ -1,11 +1,11 @@
 # Sourced by test.sh: the podman set-up this kind of machine needs (see docs/docker.md).
-#   compose_install       Debian packages: podman, runc, debootstrap, netavark, docker-compose v1
+#   compose_install       Debian packages: podman, runc, debootstrap, netavark (which needs iptables), docker-compose v1
 #   compose_write_conf    our own containers.conf (runc, ulimits, cgroupfs, file events) via CONTAINERS_CONF
 #   compose_start_service podman's Docker-compatible API on $STATE/podman.sock, and the healthcheck loop
 #   compose_stop_service  stops both (only the processes started here, by pid)
 compose_install() {
   local want=() p
-  for p in podman runc debootstrap netavark aardvark-dns docker-compose; do
+  for p in podman runc debootstrap netavark aardvark-dns iptables docker-compose; do
     command -v "$p" >/dev/null || [ -x "/usr/lib/podman/$p" ] || want+=("$p")
   done
   [ ${#want[@]} -eq 0 ] && return 0

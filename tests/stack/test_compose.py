@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -175,7 +176,7 @@ def _replayed_and_scored(stack: Stack) -> dict:
 def _dashboard_shows_top_user(stack: Stack, port: int) -> Path:
     from playwright.sync_api import expect
 
-    from dashboard.screenshot import browser_page
+    from devstack.screenshot import browser_page
 
     top = stack.redis("ZREVRANGE", KEYS.ranking, "0", "0")
     assert top, "no active user in the ranking"
@@ -241,32 +242,95 @@ def test_live_default_profile(stack_for):
     _report(stack, screenshot=str(shot.relative_to(ROOT)), **counts)
 
 
-#: what a run leaves in Redis that must not depend on faults: every user's risk and event count, alert count
+#: What a run leaves in Redis, read inside the streaming container (it holds the model): every user's hash
+#: fields, packed raw aggregates, and the largest difference between its stored risk and the model applied to its
+#: raw aggregates at its own ``as_of``; the user alerts in feed order; the alert kinds; the health hash.
 _STATE_DUMP = """
-import json, os, redis
-from contracts.redis_keys import RedisKeys
+import collections, json, os, numpy as np, redis
+from contracts.artifact import load_artifact
+from contracts.features import model_features
+from contracts.raw_codec import unpack
+from contracts.redis_keys import ALERT_KIND_USER, AlertEntry, RedisKeys
 k = RedisKeys()
 r = redis.Redis.from_url(os.environ['SPARKIFY_REDIS_URL'], password=os.environ.get('SPARKIFY_REDIS_PASSWORD') or None,
                          decode_responses=True)
-users = {key[len(k.user_prefix):]: r.hmget(key, 'risk', 'n_events', 'churned', 'level')
-         for key in r.scan_iter(k.user_prefix + '*', count=1000)}
-print(json.dumps({'users': users, 'alerts': r.xlen(k.alerts), 'health': r.hgetall(k.health)}))
+fields = ('risk', 'n_events', 'churned', 'level', 'as_of', 'alerting')
+users = {key[len(k.user_prefix):]: r.hmget(key, *fields) for key in r.scan_iter(k.user_prefix + '*', count=1000)}
+raw = r.hgetall(k.raw)
+ids = sorted(set(users) & set(raw))
+art = load_artifact(os.environ['SPARKIFY_MODEL_DIR'])
+frame = unpack(ids, [raw[u] for u in ids])
+as_of = np.array([int(users[u][4]) for u in ids], dtype='int64')
+want = art.predict(model_features(frame, as_of, art.epoch_ms)[list(art.feature_names)])
+got = np.array([float(users[u][0]) for u in ids])
+feed = [AlertEntry.from_hash(f) for _, f in r.xrange(k.alerts)]
+print(json.dumps({'users': users, 'raw': raw, 'threshold': art.threshold,
+                  'rescored_worst': float(np.max(np.abs(got - want))) if ids else 0.0,
+                  'user_alerts': [[e.user, e.direction, e.as_of] for e in feed if e.kind == ALERT_KIND_USER],
+                  'alert_kinds': collections.Counter(e.kind for e in feed),
+                  'health': r.hgetall(k.health)}))
 """
 
 
 def _redis_state(stack: Stack) -> dict:
-    return json.loads(stack.exec("dashboard", "python", "-c", _STATE_DUMP, timeout=120))
+    return json.loads(stack.exec("streaming", "python", "-c", _STATE_DUMP, timeout=180))
 
 
-def _assert_same_state(faulted: dict, clean: dict) -> None:
+def _assert_consistent(state: dict, run: str) -> None:
+    """One run's state is what the model says of the log, and its alert feed follows its scores.
+
+    Every user's stored risk is the model applied to its raw aggregates at its own ``as_of``; per user, alerts
+    alternate up/down starting with up, none is raised twice for one score, and an active user at or above the
+    threshold has its latest alert up.
+    """
+    users = state["users"]
+    assert set(state["raw"]) == set(users), f"{run}: users without raw aggregates or the reverse"
+    assert state["rescored_worst"] <= 1e-9, f"{run}: a stored risk differs from the model's by {state['rescored_worst']}"
+    seen: set[tuple[str, str, int]] = set()
+    last: dict[str, str] = {}
+    for user, direction, as_of in state["user_alerts"]:
+        assert (user, direction, as_of) not in seen, f"{run}: alert raised twice: {user} {direction} at {as_of}"
+        seen.add((user, direction, as_of))
+        assert direction == ("down" if last.get(user) == "up" else "up"), f"{run}: {user}: {direction} after {last.get(user)}"
+        last[user] = direction
+    for uid, (risk, _, churned, _, _, alerting) in users.items():
+        if churned == "0" and float(risk) >= state["threshold"]:
+            assert alerting == "1" and last.get(uid) == "up", f"{run}: {uid} at {risk} without an up alert"
+
+
+def _assert_same_state(faulted: dict, clean: dict) -> dict:
+    """The faulted run read the same events into the same aggregates, and each run's scores follow from them.
+
+    Scores are as of the micro-batch clock (a user's ``as_of``), and where batches end depends on timing, so two
+    runs without faults differ there too: risks are compared where the two ``as_of`` are the same; elsewhere each
+    run's risk must be the model's at its own ``as_of`` (:func:`_assert_consistent`). The raw aggregates do not
+    depend on batches: they must agree to 1e-9. The alert count depends on the scores a user passed through, so
+    it is reported, not compared.
+    """
+    from contracts.raw_codec import unpack
+
+    for state, run in ((clean, "clean"), (faulted, "faulted")):
+        _assert_consistent(state, run)
     assert set(faulted["users"]) == set(clean["users"]), "different users"
-    worst = max(abs(float(faulted["users"][u][0]) - float(clean["users"][u][0])) for u in clean["users"])
-    assert worst <= 1e-9, f"risks differ by up to {worst}"
-    assert {u: v[1:] for u, v in faulted["users"].items()} == {u: v[1:] for u, v in clean["users"].items()}, \
+    assert {u: v[1:4] for u, v in faulted["users"].items()} == {u: v[1:4] for u, v in clean["users"].items()}, \
         "per-user event counts, churn or level differ"
-    assert faulted["alerts"] == clean["alerts"], (faulted["alerts"], clean["alerts"])
+    ids = sorted(clean["raw"])
+    a = unpack(ids, [clean["raw"][u] for u in ids]).drop(columns="userId")
+    b = unpack(ids, [faulted["raw"][u] for u in ids]).drop(columns="userId")
+    for column in a.columns:
+        x, y = a[column].to_numpy(), b[column].to_numpy()
+        if x.dtype == object:
+            assert list(x) == list(y), f"raw aggregate {column} differs"
+        else:
+            same = (x == y) | (np.isnan(x) & np.isnan(y)) | np.isclose(x, y, rtol=1e-9, atol=1e-9)
+            assert same.all(), f"raw aggregate {column} differs for {np.array(ids)[~same][:5]}"
+    same_as_of = [u for u in ids if clean["users"][u][4] == faulted["users"][u][4]]
+    worst = max((abs(float(faulted["users"][u][0]) - float(clean["users"][u][0])) for u in same_as_of), default=0.0)
+    assert worst <= 1e-9, f"risks at the same as_of differ by up to {worst}"
     for field in ("events_in", "valid_events", "dead_letters"):
         assert faulted["health"].get(field) == clean["health"].get(field), field
+    return {"users_same_as_of": len(same_as_of), "alerts_clean": len(clean["user_alerts"]),
+            "alerts_faulted": len(faulted["user_alerts"])}
 
 
 def _cluster_runs_the_job(stack: Stack) -> dict:
@@ -304,7 +368,7 @@ def test_live_cluster_profile_and_faults(stack_for):
     stack.timings["up_to_scored_s"] = round(stack.timings["up_s"] + time.monotonic() - start, 1)
     cluster = _wait("executors on both workers", lambda: _cluster_runs_the_job(stack), 120, stack)
     clean = _redis_state(stack)
-    _report(stack, **counts, **cluster, alerts=clean["alerts"])
+    _report(stack, **counts, **cluster, alerts=len(clean["user_alerts"]))
 
     # the same log and model again, with one broker and one Spark worker killed in the middle of the replay
     _reset_keeping_log_and_model(stack)
@@ -320,6 +384,6 @@ def test_live_cluster_profile_and_faults(stack_for):
     stack.compose("start", "kafka-2", "spark-worker-2", timeout=300)
     _replayed_and_scored(stack)
     faulted = _redis_state(stack)
-    _assert_same_state(faulted, clean)
+    compared = _assert_same_state(faulted, clean)
     stack.name = "faults"
-    _report(stack, killed_at_events=killed_at, **counts, alerts=faulted["alerts"])
+    _report(stack, killed_at_events=killed_at, **counts, **compared)
