@@ -8,12 +8,19 @@
 3. Baseline: `baseline_consumer.py` (kafka-python, dict state, the same features, model, SHAP and Redis writer)
    on the same topic, single process.
 
-Last line: one JSON object with events_per_s, p50_s, p95_s, p99_s, baseline_events_per_s, ratio.
+Throughput and latency run with the refresh and monitoring on (the default) and, with `--refresh both` (the
+default), also off (`SPARKIFY_REFRESH_HOURS=0`) on the same topic and log, off first: what they cost is a ratio
+from one run, not a comparison of figures from different days.
+
+Last line: one JSON object with events_per_s, p50_s, p95_s, p99_s (refresh on), baseline_events_per_s, ratio;
+with `--refresh both` also refresh_off_events_per_s, refresh_off_p95_s, refresh_throughput_ratio (on / off),
+refresh_p95_added_s (on - off); and refresh_ms / refresh_users (the run's last refresh), refreshes (cohorts kept).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +31,10 @@ from pathlib import Path
 from common import ROOT, count_lines, emit, local_services, percentile, poll_latency, simulated_log
 
 import redis
+
+from contracts.redis_keys import HealthField, RedisKeys
+
+KEYS = RedisKeys()
 
 
 def ensure_model(model_dir: Path, log: Path) -> Path:
@@ -40,6 +51,23 @@ def replay(log: Path, bootstrap: str, topic: str, partitions: int, extra: list[s
                    stdout=subprocess.DEVNULL)
 
 
+def job_env(refresh: bool) -> dict[str, str]:
+    """The job's environment: refresh and monitoring at their default interval, or off."""
+    env = dict(os.environ)
+    env.pop("SPARKIFY_REFRESH_HOURS", None)
+    if not refresh:
+        env["SPARKIFY_REFRESH_HOURS"] = "0"
+    return env
+
+
+def load_topic(args, bootstrap: str, log: Path, events: int) -> str:
+    topic = f"bench-{int(time.time())}"
+    t0 = time.perf_counter()
+    replay(log, bootstrap, topic, args.partitions)
+    print(f"[bench] {events:,} events in topic {topic} ({time.perf_counter() - t0:.0f} s to load)", flush=True)
+    return topic
+
+
 def streaming_cmd(bootstrap: str, topic: str, redis_url: str, model_dir: Path, ckpt: Path, cores: int,
                   max_offsets: int, extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "streaming", "--bootstrap", bootstrap, "--topic", topic, "--redis-url", redis_url,
@@ -48,45 +76,47 @@ def streaming_cmd(bootstrap: str, topic: str, redis_url: str, model_dir: Path, c
             "--log-level", "WARNING", *extra]
 
 
-def throughput(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, events: int, tmp: Path) -> dict:
-    topic = f"bench-{int(time.time())}"
-    t0 = time.perf_counter()
-    replay(log, bootstrap, topic, args.partitions)
-    print(f"[bench] {events:,} events in topic {topic} ({time.perf_counter() - t0:.0f} s to load)", flush=True)
+def throughput(args, bootstrap: str, redis_url: str, model_dir: Path, topic: str, events: int, tmp: Path,
+               refresh: bool) -> dict:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
     started = time.time()
-    cmd = streaming_cmd(bootstrap, topic, redis_url, model_dir, tmp / f"ckpt-{topic}", args.cores,
+    cmd = streaming_cmd(bootstrap, topic, redis_url, model_dir, tmp / f"ckpt-{topic}-{refresh}", args.cores,
                         args.max_offsets, ["--available-now"])
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run(cmd, check=True, cwd=ROOT, env=job_env(refresh))
     ended = time.time()
-    health = client.hgetall("sparkify:health")
+    health = client.hgetall(KEYS.health)
     query_started = int(health.get("query_started_ms", started * 1000)) / 1000
     last_batch = int(health.get("last_batch_wall_ms", ended * 1000)) / 1000
     steady = max(last_batch, query_started) - query_started
-    users = client.zcard("sparkify:risk") + client.zcard("sparkify:churned")
+    users = client.zcard(KEYS.ranking) + client.zcard(KEYS.churned)
     result = {"events": events, "events_in": int(health.get("events_in", 0)), "users_in_redis": users,
               "streaming_s": round(steady, 1), "wall_incl_startup_s": round(ended - started, 1),
               "events_per_s": round(events / steady, 1) if steady else 0.0,
               "events_per_s_incl_startup": round(events / (ended - started), 1), "topic": topic}
-    print(f"[bench] throughput: {result}", flush=True)
+    if refresh:
+        result.update(refresh_ms=int(health.get(HealthField.REFRESH_MS, 0)),
+                      refresh_users=int(health.get(HealthField.REFRESH_USERS, 0)),
+                      refresh_shap_users=int(health.get(HealthField.REFRESH_SHAP_USERS, 0)),
+                      refreshes=client.zcard(KEYS.cohorts))
+    print(f"[bench] throughput, refresh {'on' if refresh else 'off'}: {result}", flush=True)
     return result
 
 
-def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tmp: Path) -> dict:
+def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tmp: Path, refresh: bool) -> dict:
     from confluent_kafka import Producer
 
-    topic = f"bench-lat-{int(time.time())}"
+    topic = f"bench-lat-{int(time.time())}-{'on' if refresh else 'off'}"
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
     # create the topic with the wanted partitions by replaying nothing, then start the job on it
     replay(log, bootstrap, topic, args.partitions, ["--limit", "1"])
     cmd = streaming_cmd(bootstrap, topic, redis_url, model_dir, tmp / f"ckpt-{topic}", args.cores, 100_000,
                         ["--trigger-seconds", str(args.trigger_seconds)])
-    job = subprocess.Popen(cmd, cwd=ROOT)
+    job = subprocess.Popen(cmd, cwd=ROOT, env=job_env(refresh))
     try:
         deadline = time.time() + 180
-        while not client.hget("sparkify:health", "last_batch_wall_ms"):
+        while not client.hget(KEYS.health, "last_batch_wall_ms"):
             if time.time() > deadline or job.poll() is not None:
                 raise SystemExit("streaming job did not start")
             time.sleep(0.5)
@@ -129,8 +159,8 @@ def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tm
         measured = [lat for t_send, lat in latencies if t_send - start >= args.warmup_seconds]
         result = {"latency_input_events_per_s": round(n / (time.time() - start), 1), "latency_samples": len(measured),
                   "p50_s": round(percentile(measured, 50), 3), "p95_s": round(percentile(measured, 95), 3),
-                  "p99_s": round(percentile(measured, 99), 3)}
-        print(f"[bench] latency: {result}", flush=True)
+                  "p99_s": round(percentile(measured, 99), 3), "latency_refreshes": client.zcard(KEYS.cohorts)}
+        print(f"[bench] latency, refresh {'on' if refresh else 'off'}: {result}", flush=True)
         return result
     finally:
         job.terminate()
@@ -167,6 +197,8 @@ def main() -> None:
     p.add_argument("--baseline-events", type=int, default=2_000_000,
                    help="the baseline's rate is measured on the first N events of the same topic")
     p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "latency", "baseline"])
+    p.add_argument("--refresh", choices=["both", "on", "off"], default="both",
+                   help="run with the refresh and monitoring on, off, or both in this run (default both, off first)")
     args = p.parse_args()
     full = ROOT / "data" / "full" / "sparkify_full.json"
     log = args.log or (full if full.exists() and args.users == 22278 else simulated_log(args.users, args.days))
@@ -174,15 +206,27 @@ def main() -> None:
     events = count_lines(log)
     model_dir = ensure_model(args.model_dir.resolve(), log)
     result: dict = {"log": str(log), "cores": args.cores, "partitions": args.partitions}
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.refresh]
     with local_services() as (broker, server), tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        topic = None
         if "throughput" not in args.skip:
-            result.update(throughput(args, broker.bootstrap, server.url, model_dir, log, events, Path(tmp)))
+            topic = load_topic(args, broker.bootstrap, log, events)
+            for refresh in modes:
+                run = throughput(args, broker.bootstrap, server.url, model_dir, topic, events, Path(tmp), refresh)
+                result.update(run if refresh or len(modes) == 1 else {"refresh_off_events_per_s": run["events_per_s"]})
         if "latency" not in args.skip:
-            result.update(latency(args, broker.bootstrap, server.url, model_dir, log, Path(tmp)))
-        if "baseline" not in args.skip and "topic" in result:
-            result.update(baseline(args, broker.bootstrap, server.url, model_dir, result["topic"], events))
+            for refresh in modes:
+                run = latency(args, broker.bootstrap, server.url, model_dir, log, Path(tmp), refresh)
+                result.update(run if refresh or len(modes) == 1 else {f"refresh_off_{k}": v for k, v in run.items()})
+        if "baseline" not in args.skip and topic:
+            result.update(baseline(args, broker.bootstrap, server.url, model_dir, topic, events))
+    result["refresh"] = args.refresh
     if result.get("baseline_events_per_s") and result.get("events_per_s"):
         result["ratio"] = round(result["events_per_s"] / result["baseline_events_per_s"], 2)
+    if result.get("refresh_off_events_per_s") and result.get("events_per_s"):
+        result["refresh_throughput_ratio"] = round(result["events_per_s"] / result["refresh_off_events_per_s"], 3)
+    if "refresh_off_p95_s" in result and "p95_s" in result:
+        result["refresh_p95_added_s"] = round(result["p95_s"] - result["refresh_off_p95_s"], 3)
     emit(result)
 
 
