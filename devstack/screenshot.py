@@ -3,7 +3,7 @@ README screenshot share this code).
 
 Usage: ``python -m devstack.screenshot [--out docs/dashboard.png] [--users 22000] [--width 1600]``
 
-Starts a throwaway Redis on a free port, seeds it, serves ``python -m dashboard`` against it, opens the top
+Starts a throwaway Redis on a free port, seeds it (users, and the monitoring's cohorts and drift), serves ``python -m dashboard`` against it, opens the top
 user's drill-down and saves a PNG of the whole page. It uses Debian's ``/usr/bin/chromium`` through
 Playwright (headless, never ``playwright install``). It lives in ``devstack``, not in ``dashboard``, because it
 starts the project's local services, which the dashboard does not depend on.
@@ -92,7 +92,7 @@ def wait_for_page(page, url: str, user_id: str, timeout_ms: int = 60_000) -> Non
 def shoot(out: Path, users: int = 22_000, width: int = 1600) -> int:
     """Seed a temporary Redis, serve, screenshot the page with the top user opened."""
     from contracts.redis_keys import RedisKeys
-    from dashboard.seed import seed
+    from dashboard.seed import seed, seed_monitoring
     from devstack.services import RedisServer, ServiceError, free_port
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,6 +103,7 @@ def shoot(out: Path, users: int = 22_000, width: int = 1600) -> int:
             return 2
         try:
             result = seed(server.client(), RedisKeys("sparkify"), users)
+            seed_monitoring(server.client(), RedisKeys("sparkify"), cohorts=30, threshold=result.threshold)
             top = max(result.active, key=lambda u: u.risk)
             with serve_dashboard(free_port(), server.url, log=Path(tmp) / "dashboard.log") as url, \
                     browser_page(width=width, height=2000) as page:
