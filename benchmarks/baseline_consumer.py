@@ -85,8 +85,12 @@ class BaselineResult:
 
 
 def run(bootstrap: str, topic: str, redis_url: str, model_dir: str, expected_events: int,
-        prefix: str = "baseline", batch_events: int = 100_000, epoch_ms: int | None = None) -> BaselineResult:
-    """Consume ``expected_events`` records from the start of ``topic`` and keep Redis up to date."""
+        prefix: str = "baseline", batch_events: int = 100_000, epoch_ms: int | None = None,
+        isolation_level: str = "read_committed") -> BaselineResult:
+    """Consume ``expected_events`` records from the start of ``topic`` and keep Redis up to date.
+
+    ``isolation_level`` is read_committed as the replay writes in transactions; the A/B of
+    ``bench_kafka_input.py`` reads a plain topic with read_uncommitted."""
     from kafka import KafkaConsumer
 
     artifact = load_artifact(model_dir)
@@ -95,7 +99,7 @@ def run(bootstrap: str, topic: str, redis_url: str, model_dir: str, expected_eve
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, max_poll_records=10_000, fetch_max_bytes=64 << 20,
                              max_partition_fetch_bytes=16 << 20,
-                             isolation_level="read_committed")  # the replay writes in transactions
+                             isolation_level=isolation_level)
     state: dict[str, dict] = {}
     dirty: set[str] = set()
     clock = 0

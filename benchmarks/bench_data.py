@@ -40,7 +40,8 @@ def one_run(args: argparse.Namespace) -> dict:
            "--seed", str(args.seed), "--workers", str(args.workers), "--out", str(args.out)]
     t0 = time.perf_counter()
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    # generate's summary line is on stdout, its errors on stderr: both are read (a few lines, after it exits)
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     proc = psutil.Process(child.pid)
     peak = 0
     while child.poll() is None:
@@ -52,10 +53,10 @@ def one_run(args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - t0
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # generate + its (reaped) worker processes
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-    err = child.stderr.read() if child.stderr else ""
+    out = child.stdout.read() if child.stdout else ""
     if child.returncode != 0:
-        sys.exit(f"generate failed ({child.returncode}): {err.strip()[-500:]}")
-    m = re.search(r"wrote ([\d,]+) events of ([\d,]+) users \(([\d,]+) churned\)", err)
+        sys.exit(f"generate failed ({child.returncode}): {out.strip()[-500:]}")
+    m = re.search(r"wrote ([\d,]+) events of ([\d,]+) users \(([\d,]+) churned\)", out)
     events = int(m.group(1).replace(",", "")) if m else 0
     return {"seconds": round(seconds, 1), "events": events, "events_per_s": round(events / seconds),
             "cpu_seconds": round(cpu, 1), "events_per_cpu_s": round(events / max(cpu, 1e-9)),

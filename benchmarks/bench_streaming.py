@@ -9,12 +9,15 @@
    of the measured window.
 3. Baseline: `baseline_consumer.py` (kafka-python, dict state, the same features, model, SHAP and Redis writer)
    on the same topic, single process.
+4. The limit: `limit_job.py`, the job's own query (read, parse, validate, per-user aggregates in state) with
+   nothing after the aggregation, on the same topic, cores and batch size: what the job could reach at most.
 
 Throughput and latency run with the refresh and monitoring on (the default) and, with `--refresh both` (the
 default), also off (`SPARKIFY_REFRESH_HOURS=0`) on the same topic and log, off first: what they cost is a ratio
 from one run, not a comparison of figures from different days.
 
-Last line: one JSON object with events_per_s, p50_s, p95_s, p99_s (refresh on), baseline_events_per_s, ratio;
+Last line: one JSON object with events_per_s, p50_s, p95_s, p99_s (refresh on), baseline_events_per_s, ratio,
+limit_events_per_s and fraction_of_limit (events_per_s / limit_events_per_s);
 with `--refresh both` also refresh_off_events_per_s, refresh_off_p95_s, refresh_throughput_ratio (on / off),
 refresh_p95_added_s (on - off); and refresh_ms / refresh_users (the run's last refresh), refreshes (cohorts kept).
 """
@@ -189,6 +192,19 @@ def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tm
         job.wait(60)
 
 
+def limit(args, bootstrap: str, topic: str, events: int) -> dict:
+    """The limit job over the same topic, in its own JVM as the job runs in its own."""
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "limit_job.py"), "--bootstrap", bootstrap,
+                          "--topic", topic, "--max-offsets", str(args.max_offsets), "--cores", str(args.cores)],
+                         check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    run = json.loads(out.strip().splitlines()[-1])
+    if run["events"] != events:
+        raise SystemExit(f"the limit job read {run['events']:,} records, the topic holds {events:,}")
+    result = {"limit_events_per_s": run["events_per_s"], "limit_s": run["seconds"]}
+    print(f"[bench] limit (parse, validate, aggregate; no scoring): {result}", flush=True)
+    return result
+
+
 def baseline(args, bootstrap: str, redis_url: str, model_dir: Path, topic: str, events: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from baseline_consumer import run
@@ -218,7 +234,7 @@ def main() -> None:
     p.add_argument("--warmup-seconds", type=float, default=90.0)
     p.add_argument("--baseline-events", type=int, default=2_000_000,
                    help="the baseline's rate is measured on the first N events of the same topic")
-    p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "latency", "baseline"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "limit", "latency", "baseline"])
     p.add_argument("--refresh", choices=["both", "on", "off"], default="both",
                    help="run with the refresh and monitoring on, off, or both in this run (default both, off first)")
     args = p.parse_args()
@@ -233,6 +249,8 @@ def main() -> None:
         topic = None
         if "throughput" not in args.skip:
             topic = load_topic(args, broker.bootstrap, log, events)
+            if "limit" not in args.skip:
+                result.update(limit(args, broker.bootstrap, topic, events))
             for refresh in modes:
                 run = throughput(args, broker.bootstrap, server.url, model_dir, topic, events, Path(tmp), refresh)
                 result.update(run if refresh or len(modes) == 1 else {"refresh_off_events_per_s": run["events_per_s"]})
@@ -245,6 +263,8 @@ def main() -> None:
     result["refresh"] = args.refresh
     if result.get("baseline_events_per_s") and result.get("events_per_s"):
         result["ratio"] = round(result["events_per_s"] / result["baseline_events_per_s"], 2)
+    if result.get("limit_events_per_s") and result.get("events_per_s"):
+        result["fraction_of_limit"] = round(result["events_per_s"] / result["limit_events_per_s"], 3)
     if result.get("refresh_off_events_per_s") and result.get("events_per_s"):
         result["refresh_throughput_ratio"] = round(result["events_per_s"] / result["refresh_off_events_per_s"], 3)
     if "refresh_off_p95_s" in result and "p95_s" in result:
