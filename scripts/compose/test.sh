@@ -22,7 +22,8 @@ echo "[compose] base images ready in $(( $(date +%s) - t0 )) s" >&2
 cleanup() {
   local rc=$?
   if [ -S "$STATE/podman.sock" ]; then
-    for f in "" "--profile cluster" "--profile cluster --profile kafka3"; do
+    # the 3-broker stack is the cluster profile plus the kafka3.yml override file (its brokers' volumes too)
+    for f in "" "--profile cluster" "-f docker-compose.yml -f scripts/compose/kafka3.yml --profile cluster"; do
       # shellcheck disable=SC2086
       docker-compose $f down -v --remove-orphans >/dev/null 2>&1 || true
     done
