@@ -19,7 +19,7 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from contracts.artifact import load_artifact
-from contracts.metrics import expected_calibration_error, top_decile_lift
+from contracts.metrics import calibration_bins, expected_calibration_error, top_decile_lift
 from contracts.redis_keys import ALERT_KIND_DRIFT, AlertEntry, Cohort, RealizedMetrics, RedisKeys
 from contracts.settings import Settings
 from tests.streaming.helpers import ROOT, log_lines, produce_lines, run_job
@@ -110,10 +110,34 @@ def test_cohorts_resolve_and_realized_auroc_is_near_offline(monitored, trained):
     assert not [a for a in state["alerts"] if a.kind == ALERT_KIND_DRIFT and a.subject == "prediction"]
 
 
+def _batch_figures(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
+    """The realized figures recomputed here: scikit-learn's where it has them, the shared formulas otherwise."""
+    flagged = p >= threshold
+    return {"positives": int(y.sum()), "auroc": roc_auc_score(y, p), "average_precision": average_precision_score(y, p),
+            "brier": brier_score_loss(y, p), "top_decile_lift": top_decile_lift(y, p),
+            "precision": float((y[flagged] == 1).mean()) if flagged.any() else 0.0,
+            "recall": float(flagged[y == 1].mean()) if y.any() else 0.0,
+            "expected_calibration_error": expected_calibration_error(y, p), "calibration": calibration_bins(y, p)}
+
+
+def _assert_same(record, expected: dict) -> None:
+    for name, want in expected.items():
+        if not hasattr(record, name):
+            continue
+        got = getattr(record, name)
+        if name == "calibration":
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert g[2] == w[2] and all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(g[:2], w[:2])), (g, w)
+        else:
+            assert math.isclose(got, want, abs_tol=1e-9), (name, got, want)
+
+
 def test_realized_metrics_equal_batch_from_snapshots_and_the_log(monitored, trained):
     log, state = monitored
     cancelled = _cancellations(log)
-    horizon = int(load_artifact(trained).horizon_days * DAY_MS)
+    artifact = load_artifact(trained)
+    horizon = int(artifact.horizon_days * DAY_MS)
     ys, ps = [], []
     for c in state["cohorts"]:
         if not c.resolved:
@@ -121,18 +145,13 @@ def test_realized_metrics_equal_batch_from_snapshots_and_the_log(monitored, trai
         pairs = state["scores"][c.as_of_ms]
         p = np.array([s for _, s in pairs])
         y = np.array([int(u in cancelled and cancelled[u] <= c.as_of_ms + horizon) for u, _ in pairs])
-        assert c.positives == int(y.sum())
-        assert math.isclose(c.auroc, roc_auc_score(y, p), abs_tol=1e-9)
+        assert c.users == len(y)
+        _assert_same(c, _batch_figures(y, p, float(artifact.threshold)))
         ys.append(y)
         ps.append(p)
     y, p = np.concatenate(ys), np.concatenate(ps)
-    r = state["realized"]
-    assert r.positives == int(y.sum())
-    assert math.isclose(r.auroc, roc_auc_score(y, p), abs_tol=1e-9)
-    assert math.isclose(r.average_precision, average_precision_score(y, p), abs_tol=1e-9)
-    assert math.isclose(r.brier, brier_score_loss(y, p), abs_tol=1e-9)
-    assert math.isclose(r.top_decile_lift, top_decile_lift(y, p), abs_tol=1e-9)
-    assert math.isclose(r.expected_calibration_error, expected_calibration_error(y, p), abs_tol=1e-9)
+    assert state["realized"].users == len(y)
+    _assert_same(state["realized"], _batch_figures(y, p, float(artifact.threshold)))
 
 
 def test_monitor_reports_what_the_stream_wrote(monitored, trained):
