@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, emit, local_services, median, simulated_log
+from limit_job import run_in_own_jvm
 
 ARMS = {"txn_committed": ("txn", "read_committed"), "txn_uncommitted": ("txn", "read_uncommitted"),
         "plain_uncommitted": ("plain", "read_uncommitted")}
@@ -81,13 +82,6 @@ def end_offsets(bootstrap: str, topic: str) -> int:
         c.close()
 
 
-def limit_run(bootstrap: str, topic: str, isolation: str, max_offsets: int) -> dict:
-    out = subprocess.run([sys.executable, str(Path(__file__).parent / "limit_job.py"), "--bootstrap", bootstrap,
-                          "--topic", topic, "--isolation", isolation, "--max-offsets", str(max_offsets)],
-                         check=True, cwd=ROOT, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--log", type=Path, help="default: data/full/sparkify_full.json if present, else a simulated log")
@@ -121,7 +115,7 @@ def main() -> None:
         for rep in range(args.reps):
             for arm in (order if rep % 2 == 0 else order[::-1]):  # alternate, so drift in the machine's load cancels
                 kind, isolation = ARMS[arm]
-                r = limit_run(broker.bootstrap, topics[kind], isolation, args.max_offsets)
+                r = run_in_own_jvm(broker.bootstrap, topics[kind], args.max_offsets, isolation=isolation)
                 if r["events"] != n:
                     raise SystemExit(f"{arm}: the limit job read {r['events']:,} records of {n:,}")
                 runs[arm].append(r["events_per_s"])

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, count_lines, emit, local_services, percentile, poll_latency, simulated_log
+from limit_job import run_in_own_jvm
 
 import redis
 
@@ -194,10 +195,7 @@ def latency(args, bootstrap: str, redis_url: str, model_dir: Path, log: Path, tm
 
 def limit(args, bootstrap: str, topic: str, events: int) -> dict:
     """The limit job over the same topic, in its own JVM as the job runs in its own."""
-    out = subprocess.run([sys.executable, str(Path(__file__).parent / "limit_job.py"), "--bootstrap", bootstrap,
-                          "--topic", topic, "--max-offsets", str(args.max_offsets), "--cores", str(args.cores)],
-                         check=True, cwd=ROOT, capture_output=True, text=True).stdout
-    run = json.loads(out.strip().splitlines()[-1])
+    run = run_in_own_jvm(bootstrap, topic, args.max_offsets, args.cores)
     if run["events"] != events:
         raise SystemExit(f"the limit job read {run['events']:,} records, the topic holds {events:,}")
     result = {"limit_events_per_s": run["events_per_s"], "limit_s": run["seconds"]}

@@ -15,11 +15,14 @@ figure: Spark's start-up excluded), events_per_s, batches.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import emit
+from common import ROOT, emit
 
 from contracts.settings import Settings
 
@@ -78,6 +81,15 @@ def run_limit(bootstrap: str, topic: str, max_offsets: int, cores: int, isolatio
     spark.stop()
     return {"events": rows.rows, "seconds": round(seconds, 1), "batches": rows.batches,
             "events_per_s": round(rows.rows / seconds, 1) if seconds else 0.0, "isolation": isolation}
+
+
+def run_in_own_jvm(bootstrap: str, topic: str, max_offsets: int, cores: int = 2,
+                   isolation: str = "read_committed") -> dict:
+    """:func:`run_limit` in a process of its own (a fresh JVM, as the job runs in its own); its figures."""
+    out = subprocess.run([sys.executable, __file__, "--bootstrap", bootstrap, "--topic", topic, "--max-offsets",
+                          str(max_offsets), "--cores", str(cores), "--isolation", isolation],
+                         check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
