@@ -123,21 +123,28 @@ class Transactions:
                 if not retriable or time.monotonic() >= deadline:
                     raise TransactionLost(f"the commit failed: {_short(exc)}") from None
 
-    def abort(self, timeout: float = 10.0) -> None:
+    def abort(self, timeout: float = 10.0) -> Any:
         """Abort the open transaction, purging what is outstanding (reported as purged). Best effort: after a
-        fatal error the producer can do nothing more, and the broker aborts the transaction by itself."""
+        fatal error the producer can do nothing more, and the broker aborts the transaction by itself.
+
+        Returns the error the abort raised (a ``KafkaError``), or None. After a fatal error it is that error's
+        cause (e.g. the producer fenced), where ``produce`` only says "Local: Fatal error".
+        """
         from confluent_kafka import KafkaException
 
         if not self.open:
-            return
+            return None
+        error = None
         try:
             self.producer.abort_transaction(timeout)
-        except KafkaException:
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
             try:
                 self.producer.purge()
             except KafkaException:
                 pass
         self.open = False
+        return error
 
 
 def ensure_topic(settings: Settings, topic: str, partitions: int, timeout: float = CONNECT_TIMEOUT_S) -> int:

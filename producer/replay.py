@@ -53,6 +53,7 @@ _PURGED = (-152, -151)  # KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT
 #: error codes saying the broker moved the producer's epoch on: the coordinator aborted the transaction (open
 #: longer than its timeout) or another producer took the transactional.id over
 _FENCED = (47, 90, -144)  # INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, KafkaError._FENCED
+_FATAL = -150  # KafkaError._FATAL: the producer had a fatal error, whose cause the transactional API reports
 
 
 class StopFlag:
@@ -178,10 +179,14 @@ class CommitLog:
             pass
         failed = self.failures.reason()
         cause = failed or _one_line(exc)
-        if (self.failures.first_code if failed else _code(exc)) in _FENCED:
+        code = self.failures.first_code if failed else _code(exc)
+        underlying = self.txn.abort()
+        if not failed and code == _FATAL and underlying is not None and underlying.fatal():
+            # produce() after a fatal error says only "Local: Fatal error"; the transactional API gives its cause
+            cause, code = _one_line(KafkaException(underlying)), underlying.code()
+        if code in _FENCED:
             cause = (f"the broker aborted the transaction ({cause}): it stayed open longer than the transaction "
                      f"timeout (a long broker outage?), or another replay of the same input took it over")
-        self.txn.abort()
         return cause
 
 

@@ -187,6 +187,35 @@ def test_a_transaction_the_broker_aborted_after_its_timeout_stops_the_replay_and
     assert sorted(r.value() for r in records) == sorted(good)
 
 
+def test_a_fatal_error_without_its_cause_is_still_reported_as_the_broker_aborting(kafka_broker, topic, tmp_path):
+    """After a fatal error, ``produce`` may raise only "Local: Fatal error" (a race with the delivery reports that
+    name the cause): the abort asks the transactional API for the cause, so the replay says what happened."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    from producer.kafka_out import Transactions, make_producer, transactional_config
+    from producer.progress import Summary
+    from producer.replay import CommitLog, DeliveryFailures
+    from producer.resume import ReplayState
+
+    settings = _settings(kafka_broker)
+    summary = Summary(topic=topic)
+    failures = DeliveryFailures(topic, None, summary)
+    fenced = make_producer(settings, **{"delivery.report.only.error": True, "on_delivery": failures,
+                                        **transactional_config(f"fatal-{topic}")})
+    txn = Transactions(fenced, kafka_broker.bootstrap)
+    txn.init(60)
+    txn.begin()
+    fenced.produce(topic, b"x")
+    fenced.flush(10)
+    Transactions(make_producer(settings, **transactional_config(f"fatal-{topic}")), kafka_broker.bootstrap).init(60)
+    log = CommitLog(fenced, txn, failures, ReplayState.fresh({}), tmp_path / "s.json", summary)
+
+    cause = log.abort(KafkaException(KafkaError(KafkaError._FATAL)))
+
+    assert cause.startswith("the broker aborted the transaction"), cause
+    assert not txn.open
+
+
 def test_dead_letter_topic_must_differ_from_the_event_topic(tmp_path):
     write_log(tmp_path / "log.jsonl", make_events(3))
     with pytest.raises(ValueError, match="dead-letter topic must differ"):
