@@ -15,25 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, emit, local_services, simulated_log
+from common import ROOT, active_users_raw, emit, local_services, simulated_log
 
-import numpy as np
-import pandas as pd
-
-
-def _state(spark, log: Path, users: int) -> tuple[pd.DataFrame, int, int]:
-    from contracts.features import DAY_MS
-    from tests.support.features import batch_raw_aggregates
-    from training.dataset import load_events
-
-    events = load_events(spark, [str(log)])
-    first = events.agg({"ts": "min"}).first()[0]
-    epoch = first - first % DAY_MS
-    cutoff = epoch + 30 * DAY_MS
-    raw = batch_raw_aggregates(events, cutoff, epoch).toPandas()
-    raw = raw[raw["churn_ts"].isna()].reset_index(drop=True)
-    copies = [raw.assign(userId=raw["userId"].astype(str) + f"-{i}") for i in range(int(np.ceil(users / len(raw))))]
-    return pd.concat(copies, ignore_index=True).head(users), epoch, cutoff
 
 
 def main() -> None:
@@ -51,7 +34,7 @@ def main() -> None:
     from tests.support.artifacts import quick_artifact
 
     spark = build_session("bench-refresh", master="local[2]")
-    raw, epoch, cutoff = _state(spark, simulated_log(500, 45, seed=31), args.users)
+    raw, epoch, cutoff = active_users_raw(spark, simulated_log(500, 45, seed=31), args.users)
     features = model_features(raw, cutoff, epoch)
     labels = (features["days_since_last"] > 7).to_numpy() | (features["thumbs_down_per_song"] > 0.03).to_numpy()
     keys = RedisKeys("bench")

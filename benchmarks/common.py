@@ -44,6 +44,26 @@ def simulated_log(users: int, days: int, seed: int = 1, folder: Path = ROOT / "d
     return path
 
 
+def active_users_raw(spark: Any, log: Path, users: int, days_in: int = 30) -> tuple[Any, int, int]:
+    """Raw aggregates of the users still active ``days_in`` days into ``log`` (as the stream holds them), copied
+    under new ids up to ``users`` rows; with the log's epoch (its first midnight) and that cutoff."""
+    import numpy as np
+    import pandas as pd
+
+    from contracts.features import DAY_MS
+    from tests.support.features import batch_raw_aggregates
+    from training.dataset import load_events
+
+    events = load_events(spark, [str(log)])
+    first = events.agg({"ts": "min"}).first()[0]
+    epoch = first - first % DAY_MS
+    cutoff = epoch + days_in * DAY_MS
+    raw = batch_raw_aggregates(events, cutoff, epoch).toPandas()
+    raw = raw[raw["churn_ts"].isna()].reset_index(drop=True)
+    copies = [raw.assign(userId=raw["userId"].astype(str) + f"-{i}") for i in range(int(np.ceil(users / len(raw))))]
+    return pd.concat(copies, ignore_index=True).head(users), epoch, cutoff
+
+
 def count_lines(path: Path) -> int:
     with open(path, "rb") as fh:
         return sum(1 for line in fh if line.strip())

@@ -19,29 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, emit, local_services, simulated_log
+from common import ROOT, active_users_raw, emit, local_services, simulated_log
 
-import numpy as np
-import pandas as pd
-
-
-def raw_users(users: int, log: Path) -> tuple[pd.DataFrame, int, int]:
-    """Active users' raw aggregates 30 days into ``log``, copied under new ids up to ``users`` rows."""
-    from contracts.features import DAY_MS
-    from contracts.spark_session import build_session
-    from tests.support.features import batch_raw_aggregates
-    from training.dataset import load_events
-
-    spark = build_session("scoring-costs", master="local[2]")
-    events = load_events(spark, [str(log)])
-    first = events.agg({"ts": "min"}).first()[0]
-    epoch = first - first % DAY_MS
-    cutoff = epoch + 30 * DAY_MS
-    raw = batch_raw_aggregates(events, cutoff, epoch).toPandas()
-    spark.stop()
-    raw = raw[raw["churn_ts"].isna()].reset_index(drop=True)
-    copies = [raw.assign(userId=raw["userId"].astype(str) + f"-{i}") for i in range(int(np.ceil(users / len(raw))))]
-    return pd.concat(copies, ignore_index=True).head(users), epoch, cutoff
 
 
 def main() -> None:
@@ -59,7 +38,11 @@ def main() -> None:
     from streaming.scoring import ScoreContext, score_frame
 
     artifact = load_artifact(args.model_dir)
-    raw, epoch, cutoff = raw_users(args.users, simulated_log(1500, 45, seed=7))
+    from contracts.spark_session import build_session
+
+    spark = build_session("scoring-costs", master="local[2]")
+    raw, epoch, cutoff = active_users_raw(spark, simulated_log(1500, 45, seed=7), args.users)
+    spark.stop()
     names = list(artifact.feature_names)
     n = len(raw)
     times: dict[str, list[float]] = {}
