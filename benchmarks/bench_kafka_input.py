@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from common import ROOT, emit, local_services, median, simulated_log
 from limit_job import run_in_own_jvm
@@ -82,6 +83,22 @@ def end_offsets(bootstrap: str, topic: str) -> int:
         c.close()
 
 
+def alternated(name: str, arms: list[str], reps: int, run_one: Callable[[str], float]) -> dict:
+    """``reps`` runs of each arm, the order reversed every other rep (so drift in the machine's load cancels);
+    per arm its runs and their median, and the median of ``txn_committed`` over that of ``plain_uncommitted``."""
+    runs: dict[str, list[float]] = {arm: [] for arm in arms}
+    for rep in range(reps):
+        for arm in (arms if rep % 2 == 0 else arms[::-1]):
+            runs[arm].append(run_one(arm))
+            print(f"[ab] {name} {arm} run {rep + 1}: {runs[arm][-1]:,.0f} events/s", flush=True)
+    out: dict = {}
+    for arm, values in runs.items():
+        out[f"{name}_{arm}_events_per_s"] = round(median(values), 1)
+        out[f"{name}_{arm}_runs"] = values
+    out[f"{name}_txn_committed_vs_plain"] = round(median(runs["txn_committed"]) / median(runs["plain_uncommitted"]), 3)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--log", type=Path, help="default: data/full/sparkify_full.json if present, else a simulated log")
@@ -110,37 +127,24 @@ def main() -> None:
                       load_txn_s=round(txn_s, 1), load_plain_s=round(plain_s, 1))
         print(f"[ab] {n:,} events in both topics; {markers:,} commit markers in {topics['txn']}", flush=True)
 
-        runs: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        order = list(ARMS)
-        for rep in range(args.reps):
-            for arm in (order if rep % 2 == 0 else order[::-1]):  # alternate, so drift in the machine's load cancels
-                kind, isolation = ARMS[arm]
-                r = run_in_own_jvm(broker.bootstrap, topics[kind], args.max_offsets, isolation=isolation)
-                if r["events"] != n:
-                    raise SystemExit(f"{arm}: the limit job read {r['events']:,} records of {n:,}")
-                runs[arm].append(r["events_per_s"])
-                print(f"[ab] limit {arm} run {rep + 1}: {r['events_per_s']:,.0f} events/s", flush=True)
-        for arm, values in runs.items():
-            result[f"limit_{arm}_events_per_s"] = round(median(values), 1)
-            result[f"limit_{arm}_runs"] = values
-        result["limit_txn_committed_vs_plain"] = round(median(runs["txn_committed"]) / median(runs["plain_uncommitted"]), 3)
+        def limit_arm(arm: str) -> float:
+            kind, isolation = ARMS[arm]
+            r = run_in_own_jvm(broker.bootstrap, topics[kind], args.max_offsets, isolation=isolation)
+            if r["events"] != n:
+                raise SystemExit(f"{arm}: the limit job read {r['events']:,} records of {n:,}")
+            return r["events_per_s"]
 
+        result.update(alternated("limit", list(ARMS), args.reps, limit_arm))
         if args.baseline_events:
             from baseline_consumer import run as baseline_run
 
-            base: dict[str, list[float]] = {"txn_committed": [], "plain_uncommitted": []}
-            for rep in range(args.reps):
-                for arm in (list(base) if rep % 2 == 0 else list(base)[::-1]):
-                    kind, isolation = ARMS[arm]
-                    res = baseline_run(broker.bootstrap, topics[kind], server.url, str(args.model_dir),
-                                       min(n, args.baseline_events), isolation_level=isolation)
-                    base[arm].append(round(res.events_per_s, 1))
-                    print(f"[ab] baseline {arm} run {rep + 1}: {res.events_per_s:,.0f} events/s", flush=True)
-            for arm, values in base.items():
-                result[f"baseline_{arm}_events_per_s"] = round(median(values), 1)
-                result[f"baseline_{arm}_runs"] = values
-            result["baseline_txn_committed_vs_plain"] = round(
-                median(base["txn_committed"]) / median(base["plain_uncommitted"]), 3)
+            def baseline_arm(arm: str) -> float:
+                kind, isolation = ARMS[arm]
+                res = baseline_run(broker.bootstrap, topics[kind], server.url, str(args.model_dir),
+                                   min(n, args.baseline_events), isolation_level=isolation)
+                return round(res.events_per_s, 1)
+
+            result.update(alternated("baseline", ["txn_committed", "plain_uncommitted"], args.reps, baseline_arm))
     emit(result)
 
 
