@@ -48,6 +48,7 @@ class Settings:
     max_offsets_per_trigger: int = 500_000
     trigger_seconds: float = 1.0
     shuffle_partitions: int = 2
+    checkpoint_file_manager: str = "filesystem"
     alert_hysteresis: float = 0.05
     alert_stream_maxlen: int = 10_000
     top_drivers: int = 3
@@ -115,6 +116,23 @@ class Settings:
         """:meth:`librdkafka_config` for a consumer: reads committed records only (the replay writes in Kafka
         transactions; an aborted one must never be read). Not for producers, which have no isolation level."""
         return {**self.librdkafka_config(), "isolation.level": "read_committed"}
+
+    def spark_streaming_conf(self) -> dict[str, str]:
+        """Spark settings of the streaming job's session: the class that writes its offset and commit logs.
+
+        Spark's default (``filecontext``) goes through Hadoop's ``FileContext``, which on a local disk without the
+        native Hadoop library forks a ``readlink`` or ``chmod`` per log file; ``filesystem`` writes the same files
+        with ``FileSystem`` calls and an atomic rename on a local disk and on HDFS, and no forks. Neither gives an
+        atomic rename on an object store (S3): keep checkpoints on a file system there.
+        """
+        classes = {"filesystem": "FileSystemBasedCheckpointFileManager",
+                   "filecontext": "FileContextBasedCheckpointFileManager"}
+        if self.checkpoint_file_manager not in classes:
+            raise SettingsError(f"{ENV_PREFIX}CHECKPOINT_FILE_MANAGER must be one of {', '.join(classes)}, "
+                                f"not {self.checkpoint_file_manager!r}")
+        package = "org.apache.spark.sql.execution.streaming.checkpointing"
+        return {"spark.sql.streaming.checkpointFileManagerClass":
+                f"{package}.{classes[self.checkpoint_file_manager]}"}
 
     def spark_kafka_options(self, sink: bool = False) -> dict[str, str]:
         """Options for Spark's Kafka source and sink (``kafka.``-prefixed client settings).
@@ -189,6 +207,9 @@ SETTING_DOCS: dict[str, str] = {
     "max_offsets_per_trigger": "most Kafka records per micro-batch",
     "trigger_seconds": "micro-batch interval",
     "shuffle_partitions": "Spark state partitions (fixed once a checkpoint exists)",
+    "checkpoint_file_manager": "how the streaming job writes its offset and commit logs: filesystem (Hadoop "
+                               "FileSystem, no forked chmod/readlink per file) or filecontext (Spark's default); both "
+                               "rename atomically on a local disk and on HDFS, neither on an object store",
     "alert_hysteresis": "an alert clears only when risk falls this far below the threshold",
     "alert_stream_maxlen": "length cap of the alert and dead-letter streams",
     "top_drivers": "SHAP drivers raising risk kept per user",

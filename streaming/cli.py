@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         spark = build_session("sparkify-streaming", master=settings.spark_master,
-                              shuffle_partitions=settings.shuffle_partitions)
+                              shuffle_partitions=settings.shuffle_partitions,
+                              extra_conf=settings.spark_streaming_conf())
         job = StreamingJob(spark, JobOptions(settings, args.model_dir, args.checkpoint_dir,
                                              available_now=args.available_now, dead_letter_sink=args.dead_letter_sink))
     except ArtifactError as exc:

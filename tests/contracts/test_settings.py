@@ -58,3 +58,13 @@ def test_consumers_read_committed_and_producers_get_no_isolation_level():
 
 def test_every_setting_is_documented():
     assert {f.name for f in fields(Settings)} == set(SETTING_DOCS)
+
+
+def test_the_streaming_job_writes_its_logs_through_the_chosen_checkpoint_file_manager():
+    conf = Settings.from_env({}).spark_streaming_conf()
+    assert conf["spark.sql.streaming.checkpointFileManagerClass"].endswith(".FileSystemBasedCheckpointFileManager")
+    spark_default = Settings.from_env({"SPARKIFY_CHECKPOINT_FILE_MANAGER": "filecontext"}).spark_streaming_conf()
+    assert spark_default["spark.sql.streaming.checkpointFileManagerClass"].endswith(
+        ".FileContextBasedCheckpointFileManager")
+    with pytest.raises(SettingsError, match="SPARKIFY_CHECKPOINT_FILE_MANAGER must be one of filesystem, filecontext"):
+        Settings.from_env({"SPARKIFY_CHECKPOINT_FILE_MANAGER": "s3"}).spark_streaming_conf()
