@@ -34,6 +34,7 @@ import pandas as pd
 
 from contracts.drift import DriftReference
 from contracts.features import FEATURE_NAMES, FEATURE_VERSION
+from contracts.tree_shap import TableExplainer
 
 LATEST = "latest"
 MODEL_FILE = "model.joblib"
@@ -88,10 +89,12 @@ class LinearScorer:
 
 class TreeScorer:
     """A tree ensemble (scikit-learn HistGradientBoosting, or MLlib GBT trees exported to shap's dictionary
-    form, see ``training.spark_trees``) + SHAP TreeExplainer (exact tree SHAP, path dependent).
+    form, see ``training.spark_trees``) + exact tree SHAP, path dependent.
 
-    The explainer is built lazily once per process (an executor keeps it with the cached artifact) and is
-    never pickled: only the model travels.
+    SHAP values come from per-tree lookup tables (:mod:`contracts.tree_shap`) when the trees are small enough,
+    and from shap's ``TreeExplainer`` otherwise; both give the same values. The explainers are built lazily
+    once per process (an executor keeps them with the cached artifact) and are never pickled: only the model
+    travels.
     """
 
     kind = "tree"
@@ -99,6 +102,7 @@ class TreeScorer:
     def __init__(self, model: Any):
         self.model = model
         self._explainer = None
+        self._tables: TableExplainer | None | bool = False  # False: not built yet; None: the trees are too large
 
     def __getstate__(self) -> dict:
         return {"model": self.model}
@@ -106,6 +110,7 @@ class TreeScorer:
     def __setstate__(self, state: dict) -> None:
         self.model = state["model"]
         self._explainer = None
+        self._tables = False
 
     @property
     def explainer(self):
@@ -130,7 +135,16 @@ class TreeScorer:
             return _sigmoid(self.margin(X))
         return self.model.predict_proba(X)[:, 1]
 
+    @property
+    def tables(self) -> TableExplainer | None:
+        """The lookup-table explainer, or ``None`` when the model's trees are too large for tables."""
+        if self._tables is False:
+            self._tables = TableExplainer.for_model(self.model)
+        return self._tables
+
     def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.tables is not None:
+            return self.predict(X), self.tables.shap_values(X)
         values = self.explainer.shap_values(X, check_additivity=False)
         if isinstance(values, list):
             values = values[-1]
