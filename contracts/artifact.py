@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from contracts.drift import DriftReference
 from contracts.features import FEATURE_NAMES, FEATURE_VERSION
@@ -58,6 +59,22 @@ class ArtifactError(Exception):
 
 # ------------------------------------------------------------------------------------------------- scorers
 
+_threadpools: ThreadpoolController | None = None
+
+
+def one_thread():
+    """A context in which the native thread pools (OpenMP in scikit-learn's trees, BLAS) use one thread.
+
+    A scorer runs in a Spark task or on the streaming driver, next to Spark's own threads on the same cores: there,
+    OpenMP's extra threads wait for cores the JVM holds (spinning), and a prediction took over ten times as long as
+    on one thread (docs/benchmarks.md). The controller is made on first use, once the libraries are loaded.
+    """
+    global _threadpools
+    if _threadpools is None:
+        _threadpools = ThreadpoolController()
+    return _threadpools.limit(limits=1)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
 
@@ -80,8 +97,11 @@ class LinearScorer:
         """The log-odds the SHAP values add up to (with ``expected_value``)."""
         return X @ self.coef + self.intercept
 
+    def explain(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.background_mean) * self.coef
+
     def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _sigmoid(self.margin(X)), (X - self.background_mean) * self.coef
+        return _sigmoid(self.margin(X)), self.explain(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return _sigmoid(self.margin(X))
@@ -142,16 +162,18 @@ class TreeScorer:
             self._tables = TableExplainer.for_model(self.model)
         return self._tables
 
-    def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def explain(self, X: np.ndarray) -> np.ndarray:
+        """SHAP values in the margin (log-odds), one row per row of ``X``."""
         if self.tables is not None:
-            return self.predict(X), self.tables.shap_values(X)
+            return self.tables.shap_values(X)
         values = self.explainer.shap_values(X, check_additivity=False)
         if isinstance(values, list):
             values = values[-1]
         values = np.asarray(values, dtype="float64")
-        if values.ndim == 3:
-            values = values[:, :, -1]
-        return self.predict(X), values
+        return values[:, :, -1] if values.ndim == 3 else values
+
+    def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict(X), self.explain(X)
 
 
 class Calibrator:
@@ -207,8 +229,7 @@ class CalibratedScorer:
         return self.calibrator(self.base.margin(X))
 
     def predict_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        _, shap_values = self.base.predict_and_explain(X)
-        return self.calibrator(self.base.margin(X)), shap_values
+        return self.calibrator(self.base.margin(X)), self.base.explain(X)
 
 
 # ------------------------------------------------------------------------------------------------- artifact
@@ -235,13 +256,15 @@ class ModelArtifact:
             else np.asarray(X, dtype="float64")
         if len(matrix) == 0:
             return np.zeros(0), np.zeros((0, len(self.feature_names)))
-        risk, shap_values = self.scorer.predict_and_explain(matrix)
+        with one_thread():
+            risk, shap_values = self.scorer.predict_and_explain(matrix)
         return np.asarray(risk, dtype="float64"), np.asarray(shap_values, dtype="float64")
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Risk only (no SHAP): for evaluation."""
+        """Risk only (no SHAP): for evaluation and the refresh."""
         matrix = X[list(self.feature_names)].to_numpy(dtype="float64")
-        return np.asarray(self.scorer.predict(matrix), dtype="float64")
+        with one_thread():
+            return np.asarray(self.scorer.predict(matrix), dtype="float64")
 
     @property
     def card_path(self) -> Path:
