@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
+
 # ---------------------------------------------------------------- keys
 
 
@@ -389,6 +391,12 @@ def parse_drivers(raw: Any) -> tuple[Driver, ...]:
     return tuple(out)
 
 
+def _json(value: Any) -> str:
+    """Compact JSON of a user's features, SHAP values or drivers (all finite numbers, see
+    ``contracts.features``): orjson, as the user write builds three per user per batch."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 @dataclass(frozen=True)
 class UserScore:
     """``{p}:user:{userId}``: a user's latest score, its explanation and display text.
@@ -423,8 +431,8 @@ class UserScore:
     def to_hash(self) -> dict[str, str]:
         # written out field by field: the scorer calls this once per user per batch
         f = UserField
-        out = {f.BAND: self.band, f.DRIVERS: json.dumps([d.to_json() for d in self.drivers]),
-               f.FEATURES: json.dumps(self.features), f.SHAP: json.dumps(self.shap), f.LEVEL: self.level,
+        out = {f.BAND: self.band, f.DRIVERS: _json([d.to_json() for d in self.drivers]),
+               f.FEATURES: _json(self.features), f.SHAP: _json(self.shap), f.LEVEL: self.level,
                f.GENDER: self.gender, f.MODEL_VERSION: self.model_version}
         if self.risk is not None:
             out[f.RISK] = repr(float(self.risk))
