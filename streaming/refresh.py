@@ -7,8 +7,8 @@ aggregates the user write keeps (``{p}:raw``), with the same features, model and
 the writes are ordered by (as_of, n_events), so a replayed batch's refresh changes nothing. One batch that spans
 several boundaries yields one refresh, as of its clock, so no event after ``as_of`` is in any of its scores.
 
-SHAP is the expensive step (the risk alone is ~200x cheaper), so a refresh recomputes drivers only for users whose
-risk moved at least ``refresh_shap_min_move`` and keeps the others' drivers.
+SHAP costs several times the risk, and most users' risk barely moves between two refreshes, so a refresh recomputes
+drivers only for users whose risk moved at least ``refresh_shap_min_move`` and keeps the others' drivers.
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -191,3 +192,29 @@ def test_card_and_plots_are_in_the_folder_when_it_appears(tmp_path, monkeypatch)
     plt.close(fig)
     assert {A.MODEL_FILE, A.METADATA_FILE, A.METRICS_FILE, A.CARD_FILE, "roc.png"} <= set(seen["files"])
     assert "20990101T000000Z-fedcba" in seen["card"]
+
+
+def test_scoring_runs_the_native_thread_pools_on_one_thread(tmp_path):
+    """A scorer shares the cores with Spark: OpenMP (scikit-learn's trees) and BLAS get one thread while it runs."""
+    from dataclasses import replace
+
+    from threadpoolctl import threadpool_info
+
+    seen: list[int] = []
+
+    class Probe:
+        kind = "tree"
+
+        def predict(self, X):
+            seen.append(max(pool["num_threads"] for pool in threadpool_info()))
+            return np.zeros(len(X))
+
+        def predict_and_explain(self, X):
+            return self.predict(X), np.zeros(X.shape)
+
+    X, y = _data(200)
+    art = replace(quick_artifact(tmp_path, X, y, EPOCH), scorer=Probe())
+    art.predict(X)
+    art.predict_and_explain(X)
+    assert seen == [1, 1]
+    assert any(pool["num_threads"] > 1 for pool in threadpool_info()) or os.cpu_count() == 1  # restored after
