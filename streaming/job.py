@@ -175,8 +175,11 @@ class StreamingJob:
         if any(kinds.is_invalid(k) for k in result["kinds"]):
             self._dead_letters(batch_id)
         if unnamed:
+            t_names = time.monotonic()
             found = profiles.fetch_profiles(self.settings.librdkafka_consumer_config(), self.settings.topic, unnamed)
             profiles.write_profiles(self.redis, self.keys, found)
+            log.debug("batch %d: %d unnamed users, %d names found in %d ms", batch_id, len(unnamed), len(found),
+                      int((time.monotonic() - t_names) * 1000))
         laps.append(time.monotonic())
         elapsed_ms = int((time.monotonic() - started) * 1000)
         self.health.record_batch(batch_id, elapsed_ms, result["scored"], result["written"])

@@ -15,8 +15,11 @@ from contracts.schema import display_name
 from streaming.kinds import partition_and_offset
 
 #: A gap of at most this many records to the next wanted one is read through rather than sought over: a seek
-#: costs a fetch round trip, reading a record in a batch is three orders of magnitude cheaper.
-READ_THROUGH_RECORDS = 2_000
+#: costs a fetch round trip and drops what the consumer had fetched ahead, reading a record costs a few µs.
+READ_THROUGH_RECORDS = 500
+#: Bytes fetched per partition and request. Small, because a seek drops what was fetched ahead: with the consumer's
+#: default (1 MB) the names of 2,000 users spread over 2M records took about 3x as long (docs/benchmarks.md).
+FETCH_BYTES = 64 << 10
 
 
 def fetch_profiles(kafka_config: dict[str, Any], topic: str, positions: list[tuple[str, int]],
@@ -36,7 +39,8 @@ def fetch_profiles(kafka_config: dict[str, Any], topic: str, positions: list[tup
         by_partition.setdefault(partition, []).append((offset, uid))
     out = []
     consumer = Consumer({**kafka_config, "group.id": "sparkify-profiles", "enable.auto.commit": False,
-                         "enable.partition.eof": False, "fetch.wait.max.ms": 10})
+                         "enable.partition.eof": False, "fetch.wait.max.ms": 10,
+                         "max.partition.fetch.bytes": FETCH_BYTES})
     try:
         for partition, wanted in sorted(by_partition.items()):
             for uid, event in _read_positions(consumer, topic, partition, sorted(wanted), timeout_s):
