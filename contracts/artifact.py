@@ -26,6 +26,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -122,7 +123,6 @@ class TreeScorer:
     def __init__(self, model: Any):
         self.model = model
         self._explainer = None
-        self._tables: TableExplainer | None | bool = False  # False: not built yet; None: the trees are too large
 
     def __getstate__(self) -> dict:
         return {"model": self.model}
@@ -130,7 +130,6 @@ class TreeScorer:
     def __setstate__(self, state: dict) -> None:
         self.model = state["model"]
         self._explainer = None
-        self._tables = False
 
     @property
     def explainer(self):
@@ -155,12 +154,11 @@ class TreeScorer:
             return _sigmoid(self.margin(X))
         return self.model.predict_proba(X)[:, 1]
 
-    @property
+    @cached_property
     def tables(self) -> TableExplainer | None:
-        """The lookup-table explainer, or ``None`` when the model's trees are too large for tables."""
-        if self._tables is False:
-            self._tables = TableExplainer.for_model(self.model)
-        return self._tables
+        """The lookup-table explainer, or ``None`` when the model's trees are too large for tables (built on first
+        use; not pickled, as ``__getstate__`` keeps only the model)."""
+        return TableExplainer.for_model(self.model)
 
     def explain(self, X: np.ndarray) -> np.ndarray:
         """SHAP values in the margin (log-odds), one row per row of ``X``."""
