@@ -53,6 +53,8 @@ _PURGED = (-152, -151)  # KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT
 #: error codes saying the broker moved the producer's epoch on: the coordinator aborted the transaction (open
 #: longer than its timeout) or another producer took the transactional.id over
 _FENCED = (47, 90, -144)  # INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, KafkaError._FENCED
+#: how long an abort waits for outstanding delivery reports to name the failed record
+REPORT_WAIT_S = 1.0
 _FATAL = -150  # KafkaError._FATAL: the producer had a fatal error, whose cause the transactional API reports
 
 
@@ -173,8 +175,13 @@ class CommitLog:
         """Abort the open transaction (its records are purged or hidden from read_committed readers); why."""
         from confluent_kafka import KafkaException
 
+        # a failed record is the likelier cause: produce() can raise (e.g. "Erroneous state") before the failed
+        # record's delivery report arrives, so serve reports for a moment while records are outstanding
+        deadline = time.monotonic() + REPORT_WAIT_S
         try:
-            self.producer.poll(0)  # serve the delivery reports still queued: a failed record is the likelier cause
+            self.producer.poll(0)
+            while not self.failures.reason() and len(self.producer) and time.monotonic() < deadline:
+                self.producer.poll(0.05)
         except KafkaException:
             pass
         failed = self.failures.reason()
