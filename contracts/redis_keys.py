@@ -81,6 +81,12 @@ class RedisKeys:
         by the user-write script: what the refresh rescores a silent user from."""
         return f"{self.prefix}:raw"
 
+    @property
+    def unnamed(self) -> str:
+        """Users waiting for their display text (userId -> Kafka position): recorded by a batch, removed once the
+        names are written, so a name fetch cut short by a crash is done at the next start."""
+        return f"{self.prefix}:unnamed"
+
     # -- monitoring (streaming.monitoring writes these) --
     @property
     def cohorts(self) -> str:
@@ -282,6 +288,7 @@ LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("model", "hash", names(ModelField)),
     KeySpec("dead_letters", "stream", names(DeadLetterField)),
     KeySpec("raw", "hash", ("<userId>",)),
+    KeySpec("unnamed", "hash", ("<userId>",)),
     KeySpec("cohorts", "zset"),
     KeySpec("cohort", "hash", names(CohortField)),
     KeySpec("cohort_scores", "zset"),

@@ -5,8 +5,8 @@ aggregates>)`` kept in Spark's state store (update mode, checkpointed) -> ``fore
 updated users' features as of the event-time clock (:mod:`streaming.health`), risk and SHAP drivers computed on the
 executors (``mapInPandas``) and written to Redis idempotently; then the updated per-kind counts (hidden events,
 dead letters by reason) into the stream-health hash (:mod:`streaming.health`), and the batch's dead letters
-(:mod:`streaming.rereads`) and new users' names (:mod:`streaming.profiles`) read again from Kafka when there are
-any. Each record is read and parsed once by the query.
+(:mod:`streaming.rereads`) and new users' names (:mod:`streaming.profiles`, in the background, beside the next
+batch) read again from Kafka when there are any. Each record is read and parsed once by the query.
 """
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ class StreamingJob:
         s = self.settings
         self.monitor = Monitor(self.redis, self.keys, s.cohorts_kept, s.monitor_auroc_drop, s.drift_psi_threshold,
                                s.alert_stream_maxlen)
+        self.profiles = profiles.ProfileFetcher(self.redis, self.keys, s.librdkafka_consumer_config(), s.topic)
         self._refresher: Refresher | None = None
         self._refresh_as_of = int(self.redis.hget(self.keys.health, HealthField.REFRESH_AS_OF_MS) or -1)
 
@@ -149,6 +150,9 @@ class StreamingJob:
         return {"processingTime": f"{self.settings.trigger_seconds} seconds"}
 
     def start(self) -> StreamingQuery:
+        waiting = self.profiles.resume()
+        if waiting:
+            log.info("fetching the names of %d users a previous run left unnamed", waiting)
         users = user_aggregates(kafka_source(self.spark, self.settings), self.epoch_ms)
         self.query = (users.writeStream.queryName("scores").outputMode("update").foreachBatch(self._batch)
                       .option("checkpointLocation", str(self._checkpoint)).trigger(**self._trigger()).start())
@@ -175,11 +179,9 @@ class StreamingJob:
         if any(kinds.is_invalid(k) for k in result["kinds"]):
             self._dead_letters(batch_id)
         if unnamed:
-            t_names = time.monotonic()
-            found = profiles.fetch_profiles(self.settings.librdkafka_consumer_config(), self.settings.topic, unnamed)
-            profiles.write_profiles(self.redis, self.keys, found)
-            log.debug("batch %d: %d unnamed users, %d names found in %d ms", batch_id, len(unnamed), len(found),
-                      int((time.monotonic() - t_names) * 1000))
+            waited = self.profiles.submit(unnamed)
+            log.debug("batch %d: %d unnamed users to name in the background (%d ms waiting for the previous ones)",
+                      batch_id, len(unnamed), waited)
         laps.append(time.monotonic())
         elapsed_ms = int((time.monotonic() - started) * 1000)
         self.health.record_batch(batch_id, elapsed_ms, result["scored"], result["written"])
@@ -285,9 +287,12 @@ class StreamingJob:
         self.health.mark_started()
 
     def stop(self) -> None:
-        if self.query is None:
-            return
+        if self.query is not None:
+            try:
+                self.query.stop()
+            except Exception:  # stopping is best effort on shutdown
+                log.debug("query stop failed", exc_info=True)
         try:
-            self.query.stop()
-        except Exception:  # stopping is best effort on shutdown
-            log.debug("query stop failed", exc_info=True)
+            self.profiles.close()
+        except Exception as exc:  # the users stay recorded in Redis: the next start names them
+            log.error("names not fetched (the next start fetches them): %s", exc)

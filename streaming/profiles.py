@@ -2,17 +2,22 @@
 
 The stateful aggregation keeps no text (see :mod:`streaming.kinds`), only each user's latest Kafka position; the
 users whose hash has no name yet are fetched from there, per partition in offset order, and their names written
-into their hashes (display text only, never a feature).
+into their hashes (display text only, never a feature). :class:`ProfileFetcher` does it beside the next batch.
 """
 from __future__ import annotations
 
 import json
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from contracts.redis_client import with_retry
 from contracts.redis_keys import RedisKeys, UserProfile
 from contracts.schema import display_name
 from streaming.kinds import partition_and_offset
+
+log = logging.getLogger("streaming")
 
 #: A gap of at most this many records to the next wanted one is read through rather than sought over: a seek
 #: costs a fetch round trip and drops what the consumer had fetched ahead, reading a record costs a few µs.
@@ -85,12 +90,76 @@ def _read_positions(consumer: Any, topic: str, partition: int, wanted: list[tupl
         next_offset = good[-1].offset() + 1
 
 
-def write_profiles(client: Any, keys: RedisKeys, profiles: list[tuple[str, UserProfile]]) -> None:
-    """Display text of users into their hashes."""
+def write_profiles(client: Any, keys: RedisKeys, profiles: list[tuple[str, UserProfile]],
+                   done: list[str] = ()) -> None:
+    """Display text of users into their hashes; ``done``: users no longer waiting (see :attr:`RedisKeys.unnamed`)."""
     def write() -> None:
         pipe = client.pipeline(transaction=False)
         for uid, profile in profiles:
             pipe.hset(keys.user(uid), mapping=profile.to_hash())
+        if done:
+            pipe.hdel(keys.unnamed, *done)
         pipe.execute()
 
     with_retry(write)
+
+
+class ProfileFetcher:
+    """New users' names fetched and written on one background thread, one batch's users at a time.
+
+    Reading Kafka again is Python work of seconds in a stream's first batches (every user is new), and nothing in
+    the next batch depends on it, so it runs beside the next batch's Spark job rather than between batches. The
+    users are first recorded in Redis (:attr:`RedisKeys.unnamed`) and removed once their names are written: a
+    crash after the batch commits leaves them recorded, and :meth:`resume` fetches them at the next start. A fetch
+    that fails is raised at the next :meth:`submit` or :meth:`close`, failing the batch as a synchronous one would.
+    """
+
+    def __init__(self, client: Any, keys: RedisKeys, kafka_config: dict[str, Any], topic: str):
+        self.client = client
+        self.keys = keys
+        self.kafka_config = kafka_config
+        self.topic = topic
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profiles")
+        self._in_flight: Future | None = None
+
+    def resume(self) -> int:
+        """Fetch the users a previous run recorded and did not name (after a crash); how many there were."""
+        recorded = with_retry(lambda: self.client.hgetall(self.keys.unnamed))
+        waiting = [(uid, int(pos)) for uid, pos in recorded.items()]
+        if waiting:
+            self._start(waiting)
+        return len(waiting)
+
+    def submit(self, unnamed: list[tuple[str, int]]) -> int:
+        """After the fetch in flight ends, record ``(userId, position)`` pairs and fetch them in the background;
+        the milliseconds spent waiting for the one in flight."""
+        if not unnamed:
+            return 0
+        waited = self.wait()
+        with_retry(lambda: self.client.hset(self.keys.unnamed, mapping=dict(unnamed)))
+        self._start(unnamed)
+        return waited
+
+    def wait(self) -> int:
+        """Wait for the fetch in flight (raising what it raised); the milliseconds waited."""
+        started = time.monotonic()
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+        return int((time.monotonic() - started) * 1000)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._worker.shutdown(wait=True)
+
+    def _start(self, unnamed: list[tuple[str, int]]) -> None:
+        self._in_flight = self._worker.submit(self._fetch_and_write, unnamed)
+
+    def _fetch_and_write(self, unnamed: list[tuple[str, int]]) -> None:
+        started = time.monotonic()
+        found = fetch_profiles(self.kafka_config, self.topic, unnamed)
+        write_profiles(self.client, self.keys, found, done=[uid for uid, _ in unnamed])
+        log.debug("%d unnamed users, %d names found in %d ms", len(unnamed), len(found),
+                  int((time.monotonic() - started) * 1000))

@@ -49,4 +49,5 @@ def run_job(spark, settings, model_dir: Path, checkpoint_dir: Path, timeout_s: f
     query.awaitTermination(timeout_s)
     if query.exception():
         raise AssertionError(f"query {query.name} failed: {query.exception()}")
+    job.profiles.wait()  # the last batch's names (raising what their fetch raised), as the CLI's stop does
     job.publish_progress()
