@@ -68,13 +68,14 @@ class UserWriter:
     @staticmethod
     def _args(u: UserScore, raw: str = "", keep_shap: bool = False) -> list[Any]:
         """One user's script arguments: its order, cancellation, SHAP ("" = keep) and level, its packed raw
-        aggregates ("" = none), then its other fields."""
-        fields = u.to_hash()
-        shap = "" if keep_shap and u.churned_ts is None else fields[UserField.SHAP]
+        aggregates ("" = none), then its other fields (an active user whose SHAP is kept: only what a refresh
+        rewrites, :data:`contracts.redis_keys.RESCORE_FIELDS`)."""
+        keep = keep_shap and u.churned_ts is None
+        fields = u.rescore_hash() if keep else u.to_hash()
+        shap = "" if keep else fields[UserField.SHAP]
         argv: list[Any] = [u.user_id, u.as_of, u.n_events, fields[UserField.RISK],
                            "" if u.churned_ts is None else int(u.churned_ts), shap, u.level, raw]
-        skip = SCRIPT_FIELDS | ({UserField.DRIVERS} if shap == "" else set())
-        pairs = [(k, v) for k, v in fields.items() if k not in skip]
+        pairs = [(k, v) for k, v in fields.items() if k not in SCRIPT_FIELDS]
         argv.append(len(pairs))
         for name, value in pairs:
             argv += [name, value]

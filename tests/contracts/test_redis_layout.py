@@ -144,3 +144,13 @@ def test_reading_never_fails_on_bad_values(raw):
 
 def test_bands_are_the_values_band_for_gives():
     assert [L.band_for(r, 0.5) for r in (0.1, 0.3, 0.6)] == list(L.BANDS)
+
+
+@given(risk=st.floats(0, 1), as_of=st.integers(0, 2**53), scored_at=st.integers(0, 2**53),
+       features=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(allow_nan=False, allow_infinity=False)))
+@settings(max_examples=50)
+def test_the_rescored_fields_are_those_of_the_full_hash(risk, as_of, scored_at, features):
+    user = L.UserScore("u", risk=risk, band="high", features=features, as_of=as_of, scored_at=scored_at,
+                       model_version="m", level="paid", n_events=3, shap={"a": 0.1})
+    full = user.to_hash()
+    assert user.rescore_hash() == {k: full[k] for k in L.RESCORE_FIELDS}

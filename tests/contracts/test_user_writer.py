@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.redis_keys import RedisKeys, UserScore
+from contracts.redis_keys import RESCORE_FIELDS, Driver, RedisKeys, UserScore
 from contracts.user_writer import UserWriter
 
 pytestmark = pytest.mark.integration
@@ -70,6 +70,23 @@ def test_importance_tracks_active_users(writer, redis_client):
     writer.write([_write("u2", 3000, 2, 0.2, churn_ts=2500)])
     imp = {k: float(v) for k, v in redis_client.hgetall(KEYS.importance).items()}
     assert imp["__n__"] == 1 and imp["a"] == pytest.approx(1.0)
+
+
+def test_a_write_that_keeps_shap_rewrites_only_the_rescored_fields(writer, redis_client):
+    first = UserScore("u1", risk=0.3, band="low", as_of=1000, n_events=4, level="paid", gender="F", last_ts=900,
+                      features={"days_since_last": 0.1}, shap={"a": 0.4, "b": -0.2}, model_version="m1",
+                      drivers=(Driver("a", "A", 1.0, 0.4),), scored_at=5)
+    writer.write([first])
+    before = redis_client.hgetall(KEYS.user("u1"))
+    imp_before = redis_client.hgetall(KEYS.importance)
+    later = UserScore("u1", risk=0.6, band="high", as_of=2000, n_events=4, level="paid",
+                      features={"days_since_last": 1.1}, model_version="m2", scored_at=6)  # a refresh, a day later
+    assert _codes(writer.write([later], keep_shap=[True])) == [2]  # crossed the threshold: an alert
+    after = redis_client.hgetall(KEYS.user("u1"))
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == set(RESCORE_FIELDS) | {"alerting", "first_high_ts"}
+    assert {k: after[k] for k in RESCORE_FIELDS} == later.rescore_hash()
+    assert redis_client.hgetall(KEYS.importance) == imp_before  # the kept SHAP values still count once
 
 
 def test_write_counts_new_events_and_reports_names(writer, redis_client):
