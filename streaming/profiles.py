@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Sequence
 
 from contracts.redis_client import with_retry
 from contracts.redis_keys import RedisKeys, UserProfile
@@ -91,7 +91,7 @@ def _read_positions(consumer: Any, topic: str, partition: int, wanted: list[tupl
 
 
 def write_profiles(client: Any, keys: RedisKeys, profiles: list[tuple[str, UserProfile]],
-                   done: list[str] = ()) -> None:
+                   done: Sequence[str] = ()) -> None:
     """Display text of users into their hashes; ``done``: users no longer waiting (see :attr:`RedisKeys.unnamed`)."""
     def write() -> None:
         pipe = client.pipeline(transaction=False)
