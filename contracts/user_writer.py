@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Sequence
 
 import redis
+from redis.exceptions import NoScriptError
 
 from contracts.redis_client import register, with_retry
 from contracts.redis_keys import RedisKeys, UserField, UserScore
 
 #: Fields the script sets itself from Redis' state (hysteresis, cancellation) or takes as its own arguments.
 SCRIPT_FIELDS: frozenset[str] = frozenset({UserField.ALERTING, UserField.CHURNED, UserField.CHURNED_TS,
-                                           UserField.SHAP})
+                                           UserField.SHAP, UserField.RISK, UserField.AS_OF})
 
 
 class Written(NamedTuple):
@@ -35,6 +36,11 @@ class UserWriter:
 
     A record must carry ``risk``, ``as_of`` and ``n_events`` (the write's order); ``churned_ts`` set means the
     user cancelled. The script is registered once, when the writer is made: keep one writer per client.
+
+    One chunk is in flight while the next one's arguments are built and sent: Redis runs the scripts in its own
+    process while Python prepares what follows, instead of each waiting for the other. After a lost connection the
+    write resumes at the first chunk whose replies were not read; a chunk sent again is refused where Redis already
+    holds it (its users then report code 0), so nothing is written twice.
     """
 
     def __init__(self, client: redis.Redis, keys: RedisKeys, threshold: float, hysteresis: float,
@@ -44,7 +50,7 @@ class UserWriter:
         self.threshold = threshold
         self.hysteresis = hysteresis
         self.alert_maxlen = alert_maxlen
-        self.chunk = chunk  # users per pipeline (one retry unit)
+        self.chunk = chunk  # users per round trip (one retry unit)
         self.per_call = per_call  # users per script call (Redis serves nothing else while a script runs)
         self.retry_for_s = retry_for_s
         self._script = register(client, "contracts", "write_users")
@@ -58,12 +64,59 @@ class UserWriter:
         """
         raw = raw if raw is not None else [""] * len(users)
         keep = keep_shap if keep_shap is not None else [False] * len(users)
-        args = [self._args(u, r, k) for u, r, k in zip(users, raw, keep)]
-        results: list[Written] = []
-        for start in range(0, len(users), self.chunk):
-            part = users[start:start + self.chunk], args[start:start + self.chunk]
-            results.extend(with_retry(lambda: self._write_chunk(*part), self.retry_for_s))
-        return results
+        done: list[Written] = []
+
+        def rest() -> None:
+            try:
+                self._write_from(users, raw, keep, done)
+            except NoScriptError:  # Redis restarted (or flushed its scripts) since the script was loaded
+                self.client.script_load(self._script.script)
+                self._write_from(users, raw, keep, done)
+
+        with_retry(rest, self.retry_for_s)
+        return done
+
+    def _write_from(self, users: Sequence[UserScore], raw: Sequence[str], keep: Sequence[bool],
+                    done: list[Written]) -> None:
+        """Write ``users[len(done):]`` chunk by chunk, appending each chunk's results to ``done`` once read."""
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        in_flight = 0  # script calls sent and not read yet
+        try:
+            for start in range(len(done), len(users), self.chunk):
+                end = min(start + self.chunk, len(users))
+                calls = [self._call(users, raw, keep, lo, min(lo + self.per_call, end))
+                         for lo in range(start, end, self.per_call)]
+                conn.send_packed_command(conn.pack_commands(calls))
+                self._read(conn, in_flight, done)
+                in_flight = len(calls)
+            self._read(conn, in_flight, done)
+        except BaseException:
+            conn.disconnect()  # replies may still be on their way: never hand this socket to anyone else
+            raise
+        finally:
+            pool.release(conn)
+
+    def _call(self, users: Sequence[UserScore], raw: Sequence[str], keep: Sequence[bool], lo: int,
+              hi: int) -> tuple[Any, ...]:
+        k = self.keys
+        keys = [k.ranking, k.churned, k.alerts, k.importance, k.health, k.cancelled_risk, k.caught, k.raw]
+        argv: list[Any] = [repr(float(self.threshold)), repr(float(self.hysteresis)), self.alert_maxlen]
+        for i in range(lo, hi):
+            keys.append(k.user(users[i].user_id))
+            argv += self._args(users[i], raw[i], keep[i])
+        return ("EVALSHA", self._script.sha, len(keys), *keys, *argv)
+
+    @staticmethod
+    def _read(conn: Any, calls: int, done: list[Written]) -> None:
+        """Read the replies of ``calls`` script calls sent on ``conn``; nothing is added to ``done`` unless all
+        arrived."""
+        replies = [conn.read_response() for _ in range(calls)]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        done.extend(Written(int(code), int(counted), bool(int(named))) for call in replies
+                    for code, counted, named in call)
 
     @staticmethod
     def _args(u: UserScore, raw: str = "", keep_shap: bool = False) -> list[Any]:
@@ -73,24 +126,7 @@ class UserWriter:
         keep = keep_shap and u.churned_ts is None
         fields = u.rescore_hash() if keep else u.to_hash()
         shap = "" if keep else fields[UserField.SHAP]
-        argv: list[Any] = [u.user_id, u.as_of, u.n_events, fields[UserField.RISK],
-                           "" if u.churned_ts is None else int(u.churned_ts), shap, u.level, raw]
-        pairs = [(k, v) for k, v in fields.items() if k not in SCRIPT_FIELDS]
-        argv.append(len(pairs))
-        for name, value in pairs:
-            argv += [name, value]
-        return argv
+        pairs = [x for k, v in fields.items() if k not in SCRIPT_FIELDS for x in (k, v)]
+        return [u.user_id, fields[UserField.AS_OF], u.n_events, fields[UserField.RISK],
+                "" if u.churned_ts is None else int(u.churned_ts), shap, u.level, raw, len(pairs) // 2, *pairs]
 
-    def _write_chunk(self, users: Sequence[UserScore], args: Sequence[list[Any]]) -> list[Written]:
-        k = self.keys
-        fixed_keys = [k.ranking, k.churned, k.alerts, k.importance, k.health, k.cancelled_risk, k.caught, k.raw]
-        pipe = self.client.pipeline(transaction=False)
-        for start in range(0, len(users), self.per_call):
-            keys = list(fixed_keys)
-            argv: list[Any] = [repr(float(self.threshold)), repr(float(self.hysteresis)), self.alert_maxlen]
-            for u, a in zip(users[start:start + self.per_call], args[start:start + self.per_call]):
-                keys.append(k.user(u.user_id))
-                argv += a
-            self._script(keys=keys, args=argv, client=pipe)
-        return [Written(int(code), int(counted), bool(int(named)))
-                for call in pipe.execute() for code, counted, named in call]

@@ -16,9 +16,13 @@
 -- (risk_before_cancel; this write's own risk when it is the user's first), ranks the user by it in KEYS[6] and,
 -- when the user had been high before cancelling, adds it to KEYS[7] with the lead time (ms) as score. Both happen
 -- once per user (a refused replay changes nothing; a cancelled user's later writes skip them).
+-- Cost: an active user's write is one HMGET and one HSET of its hash; the ranking and the raw aggregates of the
+-- whole call are written by one ZADD and one HSET at its end (a cancellation in the call takes its user out of
+-- the pending ranking), because each redis.call costs the interpreter more than the command costs Redis.
 local thr = tonumber(ARGV[1])
 local hyst = tonumber(ARGV[2])
 local delta, n_delta, counted_total, any_written = {}, 0, 0, false
+local ranked, raws = {}, {}  -- userId -> risk / packed raw aggregates, written at the end
 local function add_abs(json, sign)
   for f, v in pairs(cjson.decode(json)) do delta[f] = (delta[f] or 0) + sign * math.abs(v) end
 end
@@ -30,10 +34,18 @@ for u = 9, #KEYS do
   local shap, level, raw = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local new_asof, new_n, n_fields = tonumber(as_of), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 8])
   local first_field = a + 9
-  a = first_field + 2 * n_fields
-  local old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'shap', 'churned', 'name', 'risk',
-                          'first_high_ts')
-  local named = old[6] and 1 or 0
+  local last_field = first_field + 2 * n_fields - 1
+  a = last_field + 1
+  local keep = shap == '' and churn_ts == ''
+  -- the old SHAP values (8) only when they are replaced: a refresh that keeps them does not read them
+  local old
+  if keep then
+    old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'churned', 'name', 'risk', 'first_high_ts')
+  else
+    old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'churned', 'name', 'risk', 'first_high_ts',
+                     'shap')
+  end
+  local named = old[5] and 1 or 0
   local old_n = 0
   local refused = false
   if old[1] then
@@ -47,35 +59,29 @@ for u = 9, #KEYS do
     any_written = true
     local counted = math.max(0, new_n - old_n)
     counted_total = counted_total + counted
-    local keep = shap == '' and churn_ts == ''
-    if old[1] and old[5] ~= '1' and old[4] and not keep then
-      add_abs(old[4], -1)
+    if (not keep) and old[1] and old[4] ~= '1' and old[8] then
+      add_abs(old[8], -1)
       n_delta = n_delta - 1
     end
-    local fields = {}
-    for i = first_field, a - 1 do fields[#fields + 1] = ARGV[i] end
-    if keep then
-      redis.call('HSET', key, unpack(fields))
-    else
-      redis.call('HSET', key, 'shap', shap, unpack(fields))
-    end
-    if raw ~= '' then redis.call('HSET', KEYS[8], uid, raw) end
+    if raw ~= '' then raws[uid] = raw end
     if churn_ts ~= '' then
-      redis.call('HSET', key, 'churned', '1', 'churned_ts', churn_ts, 'alerting', '0')
+      redis.call('HSET', key, 'shap', shap, 'risk', risk_s, 'as_of', as_of, 'churned', '1', 'churned_ts', churn_ts,
+                 'alerting', '0', unpack(ARGV, first_field, last_field))
+      ranked[uid] = nil
       redis.call('ZREM', KEYS[1], uid)
       redis.call('ZADD', KEYS[2], churn_ts, uid)
-      if old[5] ~= '1' then
-        local before = (old[1] and old[7]) or risk_s
+      if old[4] ~= '1' then
+        local before = (old[1] and old[6]) or risk_s
         redis.call('HSET', key, 'risk_before_cancel', before)
         redis.call('ZADD', KEYS[6], before, uid)
-        if old[8] and tonumber(old[8]) <= tonumber(churn_ts) then
-          redis.call('ZADD', KEYS[7], tonumber(churn_ts) - tonumber(old[8]), uid)
+        if old[7] and tonumber(old[7]) <= tonumber(churn_ts) then
+          redis.call('ZADD', KEYS[7], tonumber(churn_ts) - tonumber(old[7]), uid)
         end
       end
       out[#out + 1] = {1, counted, named}
     else
       local risk = tonumber(risk_s)
-      redis.call('ZADD', KEYS[1], risk, uid)
+      ranked[uid] = risk_s
       if not keep then
         add_abs(shap, 1)
         n_delta = n_delta + 1
@@ -84,8 +90,17 @@ for u = 9, #KEYS do
       local direction = nil
       if (not alerting) and risk >= thr then direction = 'up'; alerting = true
       elseif alerting and risk < thr - hyst then direction = 'down'; alerting = false end
-      redis.call('HSET', key, 'alerting', alerting and '1' or '0', 'churned', '0')
-      if risk >= thr and not old[8] then redis.call('HSET', key, 'first_high_ts', as_of) end
+      local flag = alerting and '1' or '0'
+      if risk >= thr and not old[7] then
+        redis.call('HSET', key, 'first_high_ts', as_of)
+      end
+      if keep then
+        redis.call('HSET', key, 'risk', risk_s, 'as_of', as_of, 'alerting', flag, 'churned', '0',
+                   unpack(ARGV, first_field, last_field))
+      else
+        redis.call('HSET', key, 'shap', shap, 'risk', risk_s, 'as_of', as_of, 'alerting', flag, 'churned', '0',
+                   unpack(ARGV, first_field, last_field))
+      end
       local code = 1
       if direction then
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'user', uid, 'direction', direction,
@@ -97,6 +112,12 @@ for u = 9, #KEYS do
   end
 end
 if any_written then
+  local args = {}
+  for uid, r in pairs(ranked) do args[#args + 1] = r; args[#args + 1] = uid end
+  if #args > 0 then redis.call('ZADD', KEYS[1], unpack(args)) end
+  args = {}
+  for uid, r in pairs(raws) do args[#args + 1] = uid; args[#args + 1] = r end
+  if #args > 0 then redis.call('HSET', KEYS[8], unpack(args)) end
   redis.call('HINCRBY', KEYS[5], 'valid_events', counted_total)
   for f, v in pairs(delta) do redis.call('HINCRBYFLOAT', KEYS[4], f, v) end
   redis.call('HINCRBY', KEYS[4], '__n__', n_delta)

@@ -155,3 +155,37 @@ def test_cancellation_keeps_the_last_active_risk_and_whether_it_was_caught(write
     assert {u: redis_client.hget(KEYS.user(u), "risk_before_cancel") for u in before} == {
         u: h["risk_before_cancel"] for u, h in before.items()}
     assert redis_client.zcard(KEYS.caught) == 1 and redis_client.zscore(KEYS.caught, "u1") == 6500
+
+
+def test_write_loads_the_script_again_after_redis_forgot_it(writer, redis_client):
+    """A restarted Redis has no scripts: the write loads it again and goes on, with every chunk written once."""
+    writer.write([_write("u1", 1000, 3, 0.3)])
+    redis_client.script_flush()
+    many = UserWriter(redis_client, KEYS, 0.5, 0.1, 100, chunk=4, per_call=2)
+    redis_client.script_flush()
+    written = many.write([_write(f"v{i}", 1000, 2, 0.1 * (i % 10)) for i in range(11)])
+    assert len(written) == 11 and all(w.code > 0 for w in written)
+    assert redis_client.zcard(KEYS.ranking) == 12
+    assert redis_client.hget(KEYS.health, "valid_events") == str(3 + 11 * 2)
+
+
+def test_a_lost_connection_resumes_at_the_first_chunk_not_read(redis_client, monkeypatch):
+    """Each chunk is sent before the previous one's replies are read. When the connection drops, the write starts
+    again at the first chunk whose replies it had not read; users Redis already holds are refused, not counted
+    twice."""
+    writer = UserWriter(redis_client, KEYS, 0.5, 0.1, 100, chunk=3, per_call=2)
+    reads = []
+    read = UserWriter._read
+
+    def read_then_drop(conn, calls, done):  # the fault, at a chosen point: a real Redis drops the connection
+        read(conn, calls, done)
+        reads.append(calls)
+        if len(reads) == 2:  # the first chunk's replies read, the second chunk in flight
+            redis_client.client_kill_filter(_type="normal", skipme=True)
+
+    monkeypatch.setattr(UserWriter, "_read", staticmethod(read_then_drop))
+    written = writer.write([_write(f"u{i}", 1000, 2, 0.2) for i in range(8)])
+    assert len(reads) > 4  # the drop cost a retry
+    assert len(written) == 8 and [w.code for w in written[:3]] == [1, 1, 1] and written[-1].code == 1
+    assert redis_client.zcard(KEYS.ranking) == 8
+    assert redis_client.hget(KEYS.health, "valid_events") == str(8 * 2)
