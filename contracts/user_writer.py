@@ -109,12 +109,9 @@ class UserWriter:
 
     @staticmethod
     def _read(conn: Any, calls: int, done: list[Written]) -> None:
-        """Read the replies of ``calls`` script calls sent on ``conn``; nothing is added to ``done`` unless all
-        arrived."""
+        """Read the replies of ``calls`` script calls sent on ``conn`` (an error reply is raised); nothing is added
+        to ``done`` unless all arrived."""
         replies = [conn.read_response() for _ in range(calls)]
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
         done.extend(Written(int(code), int(counted), bool(int(named))) for call in replies
                     for code, counted, named in call)
 
