@@ -23,6 +23,7 @@ local thr = tonumber(ARGV[1])
 local hyst = tonumber(ARGV[2])
 local delta, n_delta, counted_total, any_written = {}, 0, 0, false
 local ranked, raws = {}, {}  -- userId -> risk / packed raw aggregates, written at the end
+local OLD_FIELDS = {'as_of', 'n_events', 'alerting', 'churned', 'name', 'risk', 'first_high_ts', 'shap'}
 local function add_abs(json, sign)
   for f, v in pairs(cjson.decode(json)) do delta[f] = (delta[f] or 0) + sign * math.abs(v) end
 end
@@ -38,13 +39,7 @@ for u = 9, #KEYS do
   a = last_field + 1
   local keep = shap == '' and churn_ts == ''
   -- the old SHAP values (8) only when they are replaced: a refresh that keeps them does not read them
-  local old
-  if keep then
-    old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'churned', 'name', 'risk', 'first_high_ts')
-  else
-    old = redis.call('HMGET', key, 'as_of', 'n_events', 'alerting', 'churned', 'name', 'risk', 'first_high_ts',
-                     'shap')
-  end
+  local old = redis.call('HMGET', key, unpack(OLD_FIELDS, 1, keep and 7 or 8))
   local named = old[5] and 1 or 0
   local old_n = 0
   local refused = false

@@ -160,7 +160,6 @@ def test_cancellation_keeps_the_last_active_risk_and_whether_it_was_caught(write
 def test_write_loads_the_script_again_after_redis_forgot_it(writer, redis_client):
     """A restarted Redis has no scripts: the write loads it again and goes on, with every chunk written once."""
     writer.write([_write("u1", 1000, 3, 0.3)])
-    redis_client.script_flush()
     many = UserWriter(redis_client, KEYS, 0.5, 0.1, 100, chunk=4, per_call=2)
     redis_client.script_flush()
     written = many.write([_write(f"v{i}", 1000, 2, 0.1 * (i % 10)) for i in range(11)])
